@@ -1,0 +1,7 @@
+//! The pure core: nothing here touches the filesystem or spawns a process.
+
+pub mod abi;
+pub mod elf;
+pub mod modinfo;
+pub mod signature;
+pub mod symvers;

@@ -1,0 +1,3 @@
+//! The thin shell: reading files, decompressing, applying plans, running depmod and dracut.
+
+pub mod decompress;
