@@ -1,7 +1,9 @@
 //! The pure core: nothing here touches the filesystem or spawns a process.
 
 pub mod abi;
+pub mod compat;
 pub mod elf;
+pub mod kernel;
 pub mod modinfo;
 pub mod signature;
 pub mod symvers;

@@ -1,3 +1,4 @@
 //! The thin shell: reading files, decompressing, applying plans, running depmod and dracut.
 
 pub mod decompress;
+pub mod load;

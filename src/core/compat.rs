@@ -1,0 +1,572 @@
+//! The decision: would each candidate module load on a target kernel, and if not, why.
+//!
+//! Follows the loader's checks in its order (compat-rules §3): `module_layout` and every other
+//! modversions record, vermagic, then each imported symbol (missing, GPL-only, CRC, namespace).
+//! Candidates may export symbols to each other; a candidate whose provider does not fit falls
+//! too, to a fixed point, and members of a dependency cycle fall together (§4).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::core::abi::{Export, VersionTable};
+use crate::core::elf::ModuleFacts;
+use crate::core::kernel::{KernelAbi, Provider, normalize_module_name, vermagic_tail};
+
+/// A module considered for a kernel's `weak-updates/`.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// Module name, as the kernel knows it.
+    pub name: &'a str,
+    /// The release the module was built for.
+    pub built_for: &'a str,
+    pub facts: &'a ModuleFacts,
+}
+
+/// Why a module does not fit. Each variant is one of the loader's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// No modversions at all: the loader only force-loads it, and only on the exact release.
+    NoModversions,
+    /// No vermagic: the loader only force-loads it.
+    NoVermagic,
+    /// The build options after the release differ (SMP, preempt model, ...).
+    VermagicMismatch { module: String, kernel: String },
+    /// The module was built against another version of the symbol.
+    CrcMismatch {
+        symbol: String,
+        module_crc: u32,
+        kernel_crc: u32,
+        provider: String,
+    },
+    /// Nothing in the kernel, its modules or the other candidates exports the symbol.
+    MissingSymbol { symbol: String },
+    /// GPL-only exports are invisible to modules without a GPL-compatible licence.
+    GplOnly {
+        symbol: String,
+        provider: String,
+        license: Option<String>,
+    },
+    /// The export lives in a namespace the module does not import.
+    NamespaceNotImported {
+        symbol: String,
+        namespace: String,
+        provider: String,
+    },
+    /// The export is restricted to modules whose names match `module:<globs>`.
+    RestrictedExport {
+        symbol: String,
+        namespace: String,
+        provider: String,
+    },
+    /// The symbol comes from another candidate that does not fit itself.
+    ProviderDoesNotFit { symbol: String, provider: String },
+    /// The module needs symbols of candidates that in turn need it: the loader cannot load
+    /// any of them first.
+    DependencyCycle { members: Vec<String> },
+}
+
+impl Reason {
+    /// The symbol the reason is about, if it is about one.
+    pub fn symbol(&self) -> Option<&str> {
+        match self {
+            Reason::CrcMismatch { symbol, .. }
+            | Reason::MissingSymbol { symbol }
+            | Reason::GplOnly { symbol, .. }
+            | Reason::NamespaceNotImported { symbol, .. }
+            | Reason::RestrictedExport { symbol, .. }
+            | Reason::ProviderDoesNotFit { symbol, .. } => Some(symbol),
+            _ => None,
+        }
+    }
+
+    /// A stable short name of the rule, for machine-readable output.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Reason::NoModversions => "no-modversions",
+            Reason::NoVermagic => "no-vermagic",
+            Reason::VermagicMismatch { .. } => "vermagic",
+            Reason::CrcMismatch { .. } => "crc",
+            Reason::MissingSymbol { .. } => "missing-symbol",
+            Reason::GplOnly { .. } => "gpl-only",
+            Reason::NamespaceNotImported { .. } => "namespace",
+            Reason::RestrictedExport { .. } => "restricted-export",
+            Reason::ProviderDoesNotFit { .. } => "provider-does-not-fit",
+            Reason::DependencyCycle { .. } => "dependency-cycle",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::NoModversions => write!(f, "built without modversions"),
+            Reason::NoVermagic => write!(f, "has no vermagic"),
+            Reason::VermagicMismatch { module, kernel } => write!(
+                f,
+                "vermagic '{}' differs from the kernel's '{}'",
+                module.trim_end(),
+                kernel.trim_end()
+            ),
+            Reason::CrcMismatch {
+                symbol,
+                module_crc,
+                kernel_crc,
+                provider,
+            } => write!(
+                f,
+                "{symbol}: module wants CRC 0x{module_crc:08x}, {provider} has 0x{kernel_crc:08x}"
+            ),
+            Reason::MissingSymbol { symbol } => write!(f, "{symbol}: not exported by the kernel"),
+            Reason::GplOnly {
+                symbol,
+                provider,
+                license,
+            } => write!(
+                f,
+                "{symbol}: GPL-only export of {provider}, module licence is '{}'",
+                license.as_deref().unwrap_or("none")
+            ),
+            Reason::NamespaceNotImported {
+                symbol,
+                namespace,
+                provider,
+            } => write!(
+                f,
+                "{symbol}: {provider} exports it in namespace {namespace}, not imported"
+            ),
+            Reason::RestrictedExport {
+                symbol,
+                namespace,
+                provider,
+            } => write!(f, "{symbol}: {provider} exports it only to {namespace}"),
+            Reason::ProviderDoesNotFit { symbol, provider } => {
+                write!(f, "{symbol}: its provider {provider} does not fit")
+            }
+            Reason::DependencyCycle { members } => {
+                write!(f, "dependency cycle: {}", members.join(" -> "))
+            }
+        }
+    }
+}
+
+/// The outcome for one candidate on one kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Empty when the module fits.
+    pub reasons: Vec<Reason>,
+    /// Indices of the candidates this one takes symbols from (its dependency group).
+    pub uses: BTreeSet<usize>,
+    /// The kernel ships a module of the same name, which depmod's search order puts first.
+    pub shadowed: bool,
+}
+
+impl Verdict {
+    pub fn fits(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
+/// Licences the kernel treats as GPL-compatible (`license_is_gpl_compatible`).
+const GPL_COMPATIBLE: &[&str] = &[
+    "GPL",
+    "GPL v2",
+    "GPL and additional rights",
+    "Dual BSD/GPL",
+    "Dual MIT/GPL",
+    "Dual MPL/GPL",
+];
+
+/// Symbols the module loader supplies itself; they are never exported.
+const LOADER_SYMBOLS: &[&str] = &["__this_module", "_GLOBAL_OFFSET_TABLE_", ".TOC."];
+
+pub fn is_gpl_compatible(license: Option<&str>) -> bool {
+    license.is_some_and(|license| GPL_COMPATIBLE.contains(&license))
+}
+
+/// Decides every candidate against one kernel.
+pub fn decide(kernel: &KernelAbi, candidates: &[Candidate]) -> Vec<Verdict> {
+    let prepared: Vec<Prepared> = candidates.iter().map(Prepared::new).collect();
+    let offered = candidate_exports(kernel, candidates);
+    let mut fallen = vec![false; candidates.len()];
+    let mut verdicts = vec![Verdict::default(); candidates.len()];
+    loop {
+        let mut changed = false;
+        for (index, candidate) in prepared.iter().enumerate().filter(|(i, _)| !fallen[*i]) {
+            let context = Context {
+                kernel,
+                candidates,
+                offered: &offered,
+                fallen: &fallen,
+            };
+            verdicts[index] = context.check(candidate);
+        }
+        for (index, verdict) in verdicts.iter().enumerate() {
+            if !fallen[index] && !verdict.fits() {
+                fallen[index] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            changed = break_cycles(candidates, &mut verdicts, &mut fallen);
+        }
+        if !changed {
+            return verdicts;
+        }
+    }
+}
+
+/// Symbols candidates offer each other: the first candidate exporting a name wins. A
+/// candidate shadowed by the kernel's own module of that name offers nothing, because the
+/// kernel's module is the one that loads.
+fn candidate_exports<'a>(
+    kernel: &KernelAbi,
+    candidates: &[Candidate<'a>],
+) -> HashMap<&'a str, (usize, &'a Export)> {
+    let mut offered = HashMap::new();
+    for (index, candidate) in candidates.iter().enumerate() {
+        if kernel.ships_module(candidate.name) {
+            continue;
+        }
+        for export in &candidate.facts.exports {
+            offered
+                .entry(export.name.as_str())
+                .or_insert((index, export));
+        }
+    }
+    offered
+}
+
+/// Per-candidate lookups computed once.
+struct Prepared<'a> {
+    candidate: &'a Candidate<'a>,
+    versions: Option<HashMap<&'a str, u32>>,
+    imported: HashSet<&'a str>,
+    gpl_ok: bool,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(candidate: &'a Candidate<'a>) -> Self {
+        Prepared {
+            candidate,
+            versions: candidate.facts.versions.as_ref().map(version_map),
+            imported: candidate
+                .facts
+                .imports
+                .iter()
+                .map(|import| import.name.as_str())
+                .collect(),
+            gpl_ok: is_gpl_compatible(candidate.facts.license.as_deref()),
+        }
+    }
+}
+
+fn version_map(table: &VersionTable) -> HashMap<&str, u32> {
+    table
+        .entries
+        .iter()
+        .map(|entry| (entry.name.as_str(), entry.crc))
+        .collect()
+}
+
+/// Where a symbol resolves for a candidate.
+enum Resolved<'a> {
+    Kernel(&'a Export, Provider<'a>),
+    Candidate(usize, &'a Export),
+}
+
+struct Context<'k, 'a> {
+    kernel: &'k KernelAbi<'k>,
+    candidates: &'k [Candidate<'a>],
+    offered: &'k HashMap<&'a str, (usize, &'a Export)>,
+    fallen: &'k [bool],
+}
+
+impl<'k, 'a> Context<'k, 'a> {
+    fn resolve(&self, symbol: &str) -> Option<Resolved<'k>> {
+        if let Some((export, provider)) = self.kernel.lookup(symbol) {
+            return Some(Resolved::Kernel(export, provider));
+        }
+        self.offered
+            .get(symbol)
+            .map(|&(index, export)| Resolved::Candidate(index, export))
+    }
+
+    fn provider_name(&self, resolved: &Resolved) -> String {
+        match resolved {
+            Resolved::Kernel(_, provider) => provider.to_string(),
+            Resolved::Candidate(index, _) => self.candidates[*index].name.to_owned(),
+        }
+    }
+
+    fn check(&self, prepared: &Prepared) -> Verdict {
+        let candidate = prepared.candidate;
+        let mut verdict = Verdict {
+            shadowed: self.kernel.ships_module(candidate.name),
+            ..Verdict::default()
+        };
+        if prepared.versions.is_none() && candidate.built_for != self.kernel.release {
+            verdict.reasons.push(Reason::NoModversions);
+        }
+        self.check_unreferenced_versions(prepared, &mut verdict);
+        self.check_vermagic(candidate, &mut verdict);
+        for import in &candidate.facts.imports {
+            self.check_import(prepared, &import.name, import.weak, &mut verdict);
+        }
+        verdict
+    }
+
+    /// Records modpost added without an import, `module_layout` above all: the loader checks
+    /// it before anything else.
+    fn check_unreferenced_versions(&self, prepared: &Prepared, verdict: &mut Verdict) {
+        let Some(table) = &prepared.candidate.facts.versions else {
+            return;
+        };
+        for entry in &table.entries {
+            if prepared.imported.contains(entry.name.as_str()) {
+                continue;
+            }
+            if let Some(resolved) = self.resolve(&entry.name) {
+                self.check_crc(&entry.name, entry.crc, &resolved, verdict);
+            }
+        }
+    }
+
+    fn check_vermagic(&self, candidate: &Candidate, verdict: &mut Verdict) {
+        let Some(vermagic) = &candidate.facts.vermagic else {
+            verdict.reasons.push(Reason::NoVermagic);
+            return;
+        };
+        let Some(kernel_tail) = &self.kernel.vermagic_tail else {
+            return;
+        };
+        let module_tail = vermagic_tail(vermagic);
+        if module_tail != kernel_tail {
+            verdict.reasons.push(Reason::VermagicMismatch {
+                module: module_tail.to_owned(),
+                kernel: kernel_tail.clone(),
+            });
+        }
+    }
+
+    fn check_import(&self, prepared: &Prepared, symbol: &str, weak: bool, verdict: &mut Verdict) {
+        let Some(resolved) = self.resolve(symbol) else {
+            if !weak && !LOADER_SYMBOLS.contains(&symbol) {
+                verdict.reasons.push(Reason::MissingSymbol {
+                    symbol: symbol.to_owned(),
+                });
+            }
+            return;
+        };
+        let provider = self.provider_name(&resolved);
+        let export = match resolved {
+            Resolved::Candidate(index, export) => {
+                verdict.uses.insert(index);
+                if self.fallen[index] {
+                    verdict.reasons.push(Reason::ProviderDoesNotFit {
+                        symbol: symbol.to_owned(),
+                        provider,
+                    });
+                    return;
+                }
+                export
+            }
+            Resolved::Kernel(export, _) => export,
+        };
+        if export.gpl_only && !prepared.gpl_ok {
+            verdict.reasons.push(Reason::GplOnly {
+                symbol: symbol.to_owned(),
+                provider,
+                license: prepared.candidate.facts.license.clone(),
+            });
+            return;
+        }
+        if let Some(module_crc) = prepared
+            .versions
+            .as_ref()
+            .and_then(|versions| versions.get(symbol))
+        {
+            self.check_crc(symbol, *module_crc, &resolved, verdict);
+        }
+        self.check_namespace(prepared.candidate, symbol, export, provider, verdict);
+    }
+
+    fn check_crc(&self, symbol: &str, module_crc: u32, resolved: &Resolved, verdict: &mut Verdict) {
+        let export = match resolved {
+            Resolved::Kernel(export, _) | Resolved::Candidate(_, export) => export,
+        };
+        // An exporter without a CRC (or with CRC 0, an asm export) accepts any.
+        let Some(kernel_crc) = export.crc.filter(|crc| *crc != 0) else {
+            return;
+        };
+        if kernel_crc != module_crc {
+            verdict.reasons.push(Reason::CrcMismatch {
+                symbol: symbol.to_owned(),
+                module_crc,
+                kernel_crc,
+                provider: self.provider_name(resolved),
+            });
+        }
+    }
+
+    fn check_namespace(
+        &self,
+        candidate: &Candidate,
+        symbol: &str,
+        export: &Export,
+        provider: String,
+        verdict: &mut Verdict,
+    ) {
+        let Some(namespace) = export.namespace.as_deref().filter(|ns| !ns.is_empty()) else {
+            return;
+        };
+        if let Some(globs) = namespace.strip_prefix("module:") {
+            let name = normalize_module_name(candidate.name);
+            let allowed = globs
+                .split(',')
+                .any(|glob| glob_matches(&normalize_module_name(glob), &name));
+            if !allowed {
+                verdict.reasons.push(Reason::RestrictedExport {
+                    symbol: symbol.to_owned(),
+                    namespace: namespace.to_owned(),
+                    provider,
+                });
+            }
+            return;
+        }
+        if !candidate.facts.import_ns.iter().any(|ns| ns == namespace) {
+            verdict.reasons.push(Reason::NamespaceNotImported {
+                symbol: symbol.to_owned(),
+                namespace: namespace.to_owned(),
+                provider,
+            });
+        }
+    }
+}
+
+/// Marks every candidate on a dependency cycle among the still-standing ones as fallen.
+/// Returns whether any was found.
+fn break_cycles(candidates: &[Candidate], verdicts: &mut [Verdict], fallen: &mut [bool]) -> bool {
+    let mut found = false;
+    for cycle in cycles(verdicts, fallen) {
+        let members: Vec<String> = cycle
+            .iter()
+            .map(|index| candidates[*index].name.to_owned())
+            .collect();
+        for index in cycle {
+            verdicts[index].reasons.push(Reason::DependencyCycle {
+                members: members.clone(),
+            });
+            fallen[index] = true;
+            found = true;
+        }
+    }
+    found
+}
+
+/// Strongly connected components of more than one standing candidate (Tarjan), over the
+/// `uses` edges between standing candidates.
+fn cycles(verdicts: &[Verdict], fallen: &[bool]) -> Vec<Vec<usize>> {
+    struct Walk<'v> {
+        verdicts: &'v [Verdict],
+        fallen: &'v [bool],
+        index_of: HashMap<usize, usize>,
+        low: HashMap<usize, usize>,
+        stack: Vec<usize>,
+        on_stack: BTreeSet<usize>,
+        found: Vec<Vec<usize>>,
+    }
+    impl Walk<'_> {
+        fn visit(&mut self, node: usize) {
+            let order = self.index_of.len();
+            self.index_of.insert(node, order);
+            self.low.insert(node, order);
+            self.stack.push(node);
+            self.on_stack.insert(node);
+            for &next in &self.verdicts[node].uses {
+                if self.fallen[next] {
+                    continue;
+                }
+                if !self.index_of.contains_key(&next) {
+                    self.visit(next);
+                    let low = self.low[&node].min(self.low[&next]);
+                    self.low.insert(node, low);
+                } else if self.on_stack.contains(&next) {
+                    let low = self.low[&node].min(self.index_of[&next]);
+                    self.low.insert(node, low);
+                }
+            }
+            if self.low[&node] == self.index_of[&node] {
+                let mut component = Vec::new();
+                while let Some(member) = self.stack.pop() {
+                    self.on_stack.remove(&member);
+                    component.push(member);
+                    if member == node {
+                        break;
+                    }
+                }
+                if component.len() > 1 {
+                    component.sort_unstable();
+                    self.found.push(component);
+                }
+            }
+        }
+    }
+    let mut walk = Walk {
+        verdicts,
+        fallen,
+        index_of: HashMap::new(),
+        low: HashMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        found: Vec::new(),
+    };
+    for node in (0..verdicts.len()).filter(|node| !fallen[*node]) {
+        if !walk.index_of.contains_key(&node) {
+            walk.visit(node);
+        }
+    }
+    walk.found
+}
+
+/// `*` and `?` globs, as module-name lists of `EXPORT_SYMBOL_FOR_MODULES` use them.
+fn glob_matches(glob: &str, name: &str) -> bool {
+    let (glob, name) = (glob.as_bytes(), name.as_bytes());
+    let (mut g, mut n) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match glob.get(g) {
+            Some(b'*') => {
+                backtrack = Some((g, n));
+                g += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n] => {
+                g += 1;
+                n += 1;
+            }
+            _ => match backtrack {
+                Some((star, matched)) => {
+                    g = star + 1;
+                    n = matched + 1;
+                    backtrack = Some((star, matched + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    glob[g..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn globs_match_module_names() {
+        assert!(glob_matches("kvm*", "kvm_intel"));
+        assert!(glob_matches("kvm", "kvm"));
+        assert!(!glob_matches("kvm", "kvm_amd"));
+        assert!(glob_matches("*_amd", "kvm_amd"));
+        assert!(glob_matches("k?m", "kvm"));
+        assert!(!glob_matches("", "kvm"));
+        assert!(glob_matches("*", ""));
+    }
+}

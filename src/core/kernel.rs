@@ -1,0 +1,112 @@
+//! What a target kernel offers a module: the symbols of its image and of the modules it ships,
+//! the vermagic tail its modules carry, and the names of those modules (which shadow a weak
+//! link of the same name at load time).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::core::abi::Export;
+use crate::core::symvers::KernelSymvers;
+
+/// Who offers a symbol in the target kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider<'a> {
+    Vmlinux,
+    /// A module the kernel ships itself, by name.
+    Module(&'a str),
+}
+
+impl std::fmt::Display for Provider<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Provider::Vmlinux => f.write_str("vmlinux"),
+            Provider::Module(name) => f.write_str(name),
+        }
+    }
+}
+
+/// The ABI of one installed kernel, built from its symvers plus what the shell found on disk.
+#[derive(Debug)]
+pub struct KernelAbi<'s> {
+    pub release: String,
+    /// vermagic without its first word (the release), e.g. `SMP preempt mod_unload modversions `.
+    /// `None` when no module of the kernel was found to read it from.
+    pub vermagic_tail: Option<String>,
+    symvers: &'s KernelSymvers,
+    /// Exports of out-of-tree modules the kernel ships itself (its `extra/`, `updates/`),
+    /// which symvers does not list.
+    native_exports: HashMap<String, (Export, String)>,
+    native_modules: HashSet<String>,
+    /// Whether symvers lines of in-tree modules count as exports. `depmod -E` reads only the
+    /// vmlinux lines and takes module exports from the `.ko` files it scans.
+    symvers_module_lines: bool,
+}
+
+impl<'s> KernelAbi<'s> {
+    pub fn new(release: impl Into<String>, symvers: &'s KernelSymvers) -> Self {
+        KernelAbi {
+            release: release.into(),
+            vermagic_tail: None,
+            symvers,
+            native_exports: HashMap::new(),
+            native_modules: HashSet::new(),
+            symvers_module_lines: true,
+        }
+    }
+
+    /// The view of `depmod -E`: in-tree module lines of symvers are ignored.
+    pub fn vmlinux_lines_only(mut self) -> Self {
+        self.symvers_module_lines = false;
+        self
+    }
+
+    /// Records a module the kernel ships (found in its `kernel/`, `extra/` or `updates/`).
+    pub fn add_native_module(&mut self, name: &str, exports: &[Export]) {
+        let name = normalize_module_name(name);
+        for export in exports {
+            self.native_exports
+                .entry(export.name.clone())
+                .or_insert_with(|| (export.clone(), name.clone()));
+        }
+        self.native_modules.insert(name);
+    }
+
+    pub fn ships_module(&self, name: &str) -> bool {
+        self.native_modules.contains(&normalize_module_name(name))
+    }
+
+    /// The kernel's own provider of `symbol`: vmlinux first, as the loader searches it first,
+    /// then the modules the kernel ships.
+    pub fn lookup(&self, symbol: &str) -> Option<(&Export, Provider<'_>)> {
+        let listed = self.symvers.get(symbol);
+        if let Some(entry) = listed.filter(|entry| entry.is_vmlinux()) {
+            return Some((entry.export, Provider::Vmlinux));
+        }
+        if let Some((export, module)) = self.native_exports.get(symbol) {
+            return Some((export, Provider::Module(module)));
+        }
+        listed
+            .filter(|_| self.symvers_module_lines)
+            .map(|entry| (entry.export, Provider::Module(module_name_of(entry.module))))
+    }
+}
+
+/// The kernel treats `-` and `_` in module names as the same character.
+pub fn normalize_module_name(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// `drivers/net/mii` (a symvers MODULE column) -> `mii`.
+fn module_name_of(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// A vermagic string without its first word, the kernel release, which the loader ignores for
+/// modules that carry CRCs.
+pub fn vermagic_tail(vermagic: &str) -> &str {
+    vermagic.split_once(' ').map_or("", |(_, tail)| tail)
+}
+
+/// The release a vermagic string names (its first word).
+pub fn vermagic_release(vermagic: &str) -> &str {
+    vermagic.split(' ').next().unwrap_or("")
+}

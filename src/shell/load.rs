@@ -1,0 +1,219 @@
+//! Reading what the decision needs from a (base) directory: installed kernels, their symvers,
+//! the modules they ship, and candidate modules. Everything decompressed by magic bytes.
+
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use crate::core::abi::Export;
+use crate::core::elf::{ElfError, ModuleFacts, parse_module};
+use crate::core::kernel::{KernelAbi, vermagic_tail};
+use crate::core::symvers::{KernelSymvers, SymversError};
+use crate::shell::decompress::{DecompressError, decompress};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Decompress {
+        path: PathBuf,
+        source: DecompressError,
+    },
+    #[error("{}: not a usable kernel module: {source}", path.display())]
+    Module { path: PathBuf, source: ElfError },
+    #[error("{}: {source}", path.display())]
+    Symvers { path: PathBuf, source: SymversError },
+}
+
+/// Suffixes of module files, in the order a name is tried.
+pub const MODULE_SUFFIXES: &[&str] = &[".ko", ".ko.xz", ".ko.zst", ".ko.gz"];
+
+pub fn is_module_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| MODULE_SUFFIXES.iter().any(|suffix| name.ends_with(suffix)))
+}
+
+/// `foo-bar.ko.xz` -> `foo-bar`.
+pub fn module_stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    let stem = name.split(".ko").next().unwrap_or(&name);
+    stem.to_owned()
+}
+
+/// Where a kernel's symvers may live, first match wins: the bash tool's four places, then the
+/// zstd and uncompressed spellings it does not know.
+pub fn symvers_candidates(base: &Path, release: &str) -> Vec<PathBuf> {
+    let boot = base.join("boot").join(format!("symvers-{release}"));
+    let lib = base.join("lib/modules").join(release).join("symvers");
+    let mut places = Vec::new();
+    for suffix in [".xz", ".gz", ".zst", ""] {
+        places.push(with_suffix(&boot, suffix));
+        places.push(with_suffix(&lib, suffix));
+    }
+    places
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut text = path.as_os_str().to_owned();
+    text.push(suffix);
+    PathBuf::from(text)
+}
+
+pub fn symvers_file(base: &Path, release: &str) -> Option<PathBuf> {
+    symvers_candidates(base, release)
+        .into_iter()
+        .find(|path| path.is_file())
+}
+
+/// Releases under `lib/modules/` that have a symvers file, sorted by name.
+pub fn installed_kernels(base: &Path) -> Result<Vec<String>, LoadError> {
+    let modules_dir = base.join("lib/modules");
+    let entries = match std::fs::read_dir(&modules_dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(LoadError::Io {
+                path: modules_dir,
+                source,
+            });
+        }
+    };
+    let mut releases: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().is_dir())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|release| symvers_file(base, release).is_some())
+        .collect();
+    releases.sort();
+    Ok(releases)
+}
+
+pub fn read_decompressed(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let raw = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    decompress(&raw).map_err(|source| LoadError::Decompress {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
+    let bytes = read_decompressed(path)?;
+    parse_module(&bytes).map_err(|source| LoadError::Module {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub fn read_symvers(path: &Path) -> Result<KernelSymvers, LoadError> {
+    let bytes = read_decompressed(path)?;
+    KernelSymvers::parse(&bytes).map_err(|source| LoadError::Symvers {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A module a kernel ships itself.
+#[derive(Debug)]
+pub struct NativeModule {
+    pub name: String,
+    pub path: PathBuf,
+    /// Exports of out-of-tree native modules (`extra/`, `updates/`); in-tree exports come from
+    /// the symvers module lines instead.
+    pub exports: Vec<Export>,
+}
+
+/// Everything about one installed kernel that the decision needs.
+#[derive(Debug)]
+pub struct KernelTree {
+    pub release: String,
+    pub symvers_path: PathBuf,
+    pub symvers: KernelSymvers,
+    pub vermagic_tail: Option<String>,
+    pub native: Vec<NativeModule>,
+    /// Native modules that could not be read; they are left out of the ABI.
+    pub unreadable: Vec<LoadError>,
+}
+
+impl KernelTree {
+    pub fn abi(&self) -> KernelAbi<'_> {
+        let mut abi = KernelAbi::new(self.release.clone(), &self.symvers);
+        abi.vermagic_tail = self.vermagic_tail.clone();
+        for module in &self.native {
+            abi.add_native_module(&module.name, &module.exports);
+        }
+        abi
+    }
+}
+
+/// Loads kernel `release` under `base`. Fails only when its symvers cannot be read.
+pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> {
+    let kernel_dir = base.join("lib/modules").join(release);
+    let symvers_path = symvers_file(base, release).ok_or_else(|| LoadError::Io {
+        path: kernel_dir.join("symvers"),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no symvers file"),
+    })?;
+    let symvers = read_symvers(&symvers_path)?;
+    let mut tree = KernelTree {
+        release: release.to_owned(),
+        symvers_path,
+        symvers,
+        vermagic_tail: None,
+        native: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    for path in module_files(&kernel_dir.join("kernel")) {
+        if tree.vermagic_tail.is_none() {
+            tree.vermagic_tail = read_vermagic_tail(&path);
+        }
+        tree.native.push(NativeModule {
+            name: module_stem(&path),
+            path,
+            exports: Vec::new(),
+        });
+    }
+    for dir in ["extra", "updates"] {
+        for path in module_files(&kernel_dir.join(dir)) {
+            match read_module(&path) {
+                Ok(facts) => tree.native.push(NativeModule {
+                    name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
+                    path,
+                    exports: facts.exports,
+                }),
+                Err(err) => tree.unreadable.push(err),
+            }
+        }
+    }
+    Ok(tree)
+}
+
+fn read_vermagic_tail(path: &Path) -> Option<String> {
+    let facts = read_module(path).ok()?;
+    facts
+        .vermagic
+        .as_deref()
+        .map(|vermagic| vermagic_tail(vermagic).to_owned())
+}
+
+/// Module files below `dir`, sorted, following no symlinks.
+pub fn module_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file() && is_module_file(entry.path()))
+        .map(|entry| entry.into_path())
+        .collect();
+    files.sort();
+    files
+}
