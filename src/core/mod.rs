@@ -5,5 +5,8 @@ pub mod compat;
 pub mod elf;
 pub mod kernel;
 pub mod modinfo;
+pub mod paths;
+pub mod plan;
+pub mod rpmver;
 pub mod signature;
 pub mod symvers;

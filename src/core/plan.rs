@@ -1,0 +1,325 @@
+//! What to do to one kernel's `weak-updates/`: given the module builds that could be linked
+//! there and the links already present, the links to create, replace and remove, each with its
+//! reason. Every mode comes down to this; modes differ only in which builds they offer.
+//!
+//! Rules (architecture.md, "Beyond"): per module name the newest fitting build wins, by rpm
+//! order of the release it was built for, and an incompatible newer build lets an older one
+//! through; a module is linked only if the candidates it takes symbols from are linked too;
+//! links whose target is gone, does not fit, or lost to a newer build are removed; a link whose
+//! target cannot be read is left alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::core::compat::{Candidate, Reason, Verdict, decide};
+use crate::core::elf::ModuleFacts;
+use crate::core::kernel::{KernelAbi, normalize_module_name};
+use crate::core::paths::{link_subpath, link_target, weak_updates_dir};
+use crate::core::rpmver;
+
+/// A module build the plan may link, as the shell read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Build<'a> {
+    /// Relative to the base directory, as given (`lib/modules/K0/extra/d/m.ko`).
+    pub path: &'a str,
+    pub name: &'a str,
+    pub built_for: &'a str,
+    pub facts: &'a ModuleFacts,
+}
+
+/// A symlink found in the kernel's `weak-updates/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingLink {
+    /// Relative to the base directory.
+    pub link: String,
+    pub target_text: String,
+    pub leads_to: LinkedModule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkedModule {
+    /// The target is this build (an index into the builds).
+    Build(usize),
+    /// Nothing is there any more.
+    Gone,
+    /// Something is there that cannot be read as a module; it is kept as it is.
+    Unreadable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create, or atomically replace, the link at `link`.
+    Link {
+        link: String,
+        target: String,
+        build: usize,
+        replacing: Option<String>,
+    },
+    Unlink {
+        link: String,
+        target_text: String,
+        why: UnlinkReason,
+    },
+}
+
+impl Action {
+    pub fn link_path(&self) -> &str {
+        match self {
+            Action::Link { link, .. } | Action::Unlink { link, .. } => link,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnlinkReason {
+    TargetGone,
+    DoesNotFit(Vec<Reason>),
+    /// A newer fitting build of the same module is linked instead.
+    Superseded {
+        by: usize,
+    },
+    /// The link points at a module built for this very kernel.
+    OwnKernel,
+    /// The same build is linked at its proper place instead.
+    Duplicate,
+}
+
+/// How one build fared on the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Fits { shadowed: bool },
+    DoesNotFit(Vec<Reason>),
+    NewerBuildChosen { chosen: usize },
+    OwnKernel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelPlan {
+    pub release: String,
+    /// Removals first, then links, each group sorted by link path.
+    pub actions: Vec<Action>,
+    /// One entry per build, in build order.
+    pub statuses: Vec<Status>,
+}
+
+impl KernelPlan {
+    pub fn changes_anything(&self) -> bool {
+        !self.actions.is_empty()
+    }
+}
+
+pub fn plan_kernel(
+    kernel: &KernelAbi,
+    builds: &[Build],
+    existing: &[ExistingLink],
+    live_system: bool,
+) -> KernelPlan {
+    let linked: BTreeSet<usize> = existing
+        .iter()
+        .filter_map(|link| match link.leads_to {
+            LinkedModule::Build(build) => Some(build),
+            _ => None,
+        })
+        .collect();
+    let statuses = choose_builds(kernel, builds, &linked);
+    let desired = desired_links(&kernel.release, builds, &statuses, existing);
+    let actions = diff(builds, &statuses, desired, existing, live_system);
+    KernelPlan {
+        release: kernel.release.clone(),
+        actions,
+        statuses,
+    }
+}
+
+/// Picks one build per module name: the newest whose own checks pass, re-deciding until no
+/// chosen build fails for a reason of its own. Between builds for the same release, the one
+/// already linked stays, so that re-running changes nothing.
+fn choose_builds(kernel: &KernelAbi, builds: &[Build], linked: &BTreeSet<usize>) -> Vec<Status> {
+    let by_name = builds_by_name_newest_first(kernel, builds, linked);
+    let mut excluded: BTreeMap<usize, Vec<Reason>> = BTreeMap::new();
+    loop {
+        // A name whose every build failed still takes part with its newest build, which
+        // falls again, so that its users learn their provider does not fit.
+        let chosen: Vec<usize> = by_name
+            .values()
+            .map(|group| {
+                let standing = group.iter().copied().find(|i| !excluded.contains_key(i));
+                standing.unwrap_or(group[0])
+            })
+            .collect();
+        let candidates: Vec<Candidate> = chosen
+            .iter()
+            .map(|&i| Candidate {
+                name: builds[i].name,
+                built_for: builds[i].built_for,
+                facts: builds[i].facts,
+            })
+            .collect();
+        let verdicts = decide(kernel, &candidates);
+        let mut newly_excluded = false;
+        for (&build, verdict) in chosen.iter().zip(&verdicts) {
+            if fails_on_its_own(verdict) && !excluded.contains_key(&build) {
+                excluded.insert(build, verdict.reasons.clone());
+                newly_excluded = true;
+            }
+        }
+        if !newly_excluded {
+            return statuses(kernel, builds, &by_name, &chosen, &verdicts, excluded);
+        }
+    }
+}
+
+/// A build that falls only because a provider fell may fit once another build of that
+/// provider is chosen, so it stays in the running.
+fn fails_on_its_own(verdict: &Verdict) -> bool {
+    verdict
+        .reasons
+        .iter()
+        .any(|reason| !matches!(reason, Reason::ProviderDoesNotFit { .. }))
+}
+
+fn builds_by_name_newest_first(
+    kernel: &KernelAbi,
+    builds: &[Build],
+    linked: &BTreeSet<usize>,
+) -> BTreeMap<String, Vec<usize>> {
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (index, build) in builds.iter().enumerate() {
+        if build.built_for != kernel.release {
+            by_name
+                .entry(normalize_module_name(build.name))
+                .or_default()
+                .push(index);
+        }
+    }
+    for group in by_name.values_mut() {
+        group.sort_by(|&a, &b| {
+            rpmver::compare(builds[b].built_for, builds[a].built_for)
+                .then(linked.contains(&b).cmp(&linked.contains(&a)))
+                .then(a.cmp(&b))
+        });
+    }
+    by_name
+}
+
+fn statuses(
+    kernel: &KernelAbi,
+    builds: &[Build],
+    by_name: &BTreeMap<String, Vec<usize>>,
+    chosen: &[usize],
+    verdicts: &[Verdict],
+    mut excluded: BTreeMap<usize, Vec<Reason>>,
+) -> Vec<Status> {
+    let mut statuses: Vec<Status> = builds
+        .iter()
+        .map(|build| {
+            if build.built_for == kernel.release {
+                Status::OwnKernel
+            } else {
+                Status::DoesNotFit(Vec::new())
+            }
+        })
+        .collect();
+    for (&build, verdict) in chosen.iter().zip(verdicts) {
+        statuses[build] = if verdict.fits() {
+            Status::Fits {
+                shadowed: verdict.shadowed,
+            }
+        } else {
+            Status::DoesNotFit(verdict.reasons.clone())
+        };
+    }
+    for group in by_name.values() {
+        let winner = group.iter().copied().find(|i| chosen.contains(i));
+        for &build in group {
+            if let Some(reasons) = excluded.remove(&build) {
+                statuses[build] = Status::DoesNotFit(reasons);
+            } else if let Some(chosen) = winner.filter(|&winner| winner != build) {
+                statuses[build] = Status::NewerBuildChosen { chosen };
+            }
+        }
+    }
+    statuses
+}
+
+/// Link path (base-relative) -> build, for every build that fits. A build already linked
+/// keeps its link where it is (an admin or an older tool may have put it elsewhere); a new
+/// link goes below `weak-updates/` at the module's path below its kernel's first directory.
+fn desired_links(
+    release: &str,
+    builds: &[Build],
+    statuses: &[Status],
+    existing: &[ExistingLink],
+) -> BTreeMap<String, usize> {
+    let mut desired = BTreeMap::new();
+    for (index, build) in builds.iter().enumerate() {
+        if !matches!(statuses[index], Status::Fits { .. }) {
+            continue;
+        }
+        let present = existing
+            .iter()
+            .find(|link| link.leads_to == LinkedModule::Build(index));
+        let link = match present {
+            Some(link) => link.link.clone(),
+            None => format!(
+                "{}/{}",
+                weak_updates_dir(release),
+                link_subpath(build.path, build.built_for)
+            ),
+        };
+        desired.entry(link).or_insert(index);
+    }
+    desired
+}
+
+fn diff(
+    builds: &[Build],
+    statuses: &[Status],
+    mut desired: BTreeMap<String, usize>,
+    existing: &[ExistingLink],
+    live_system: bool,
+) -> Vec<Action> {
+    let mut removals = Vec::new();
+    let mut links = Vec::new();
+    for link in existing {
+        let wanted = desired.remove(&link.link);
+        match (link.leads_to, wanted) {
+            (LinkedModule::Unreadable, _) => {}
+            (LinkedModule::Build(have), Some(want)) if have == want => {}
+            (_, Some(want)) => links.push(Action::Link {
+                link: link.link.clone(),
+                target: link_target(&link.link, builds[want].path, live_system),
+                build: want,
+                replacing: Some(link.target_text.clone()),
+            }),
+            (leads_to, None) => removals.push(Action::Unlink {
+                link: link.link.clone(),
+                target_text: link.target_text.clone(),
+                why: unlink_reason(leads_to, statuses),
+            }),
+        }
+    }
+    for (link, build) in desired {
+        links.push(Action::Link {
+            target: link_target(&link, builds[build].path, live_system),
+            link,
+            build,
+            replacing: None,
+        });
+    }
+    removals.sort_by(|a: &Action, b| a.link_path().cmp(b.link_path()));
+    links.sort_by(|a, b| a.link_path().cmp(b.link_path()));
+    removals.extend(links);
+    removals
+}
+
+fn unlink_reason(leads_to: LinkedModule, statuses: &[Status]) -> UnlinkReason {
+    let LinkedModule::Build(build) = leads_to else {
+        return UnlinkReason::TargetGone;
+    };
+    match &statuses[build] {
+        Status::DoesNotFit(reasons) => UnlinkReason::DoesNotFit(reasons.clone()),
+        Status::NewerBuildChosen { chosen } => UnlinkReason::Superseded { by: *chosen },
+        Status::OwnKernel => UnlinkReason::OwnKernel,
+        Status::Fits { .. } => UnlinkReason::Duplicate,
+    }
+}

@@ -1,0 +1,243 @@
+//! The cases depmod cannot see (compat-rules §3.1), each with its verdict and reason written
+//! out, decided on real modules and kernels of fixtures/root.
+
+use std::path::{Path, PathBuf};
+
+use weak_modules::core::compat::{Candidate, Reason, Verdict, decide};
+use weak_modules::core::elf::ModuleFacts;
+use weak_modules::core::kernel::{KernelAbi, vermagic_release};
+use weak_modules::shell::load::{KernelTree, load_kernel, module_stem, read_module};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/root")
+}
+
+struct Module {
+    name: String,
+    built_for: String,
+    facts: ModuleFacts,
+}
+
+fn module(release: &str, below: &str) -> Module {
+    let path = root().join("lib/modules").join(release).join(below);
+    let facts = read_module(&path).unwrap_or_else(|err| panic!("{err}"));
+    Module {
+        name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
+        built_for: vermagic_release(facts.vermagic.as_deref().unwrap()).to_owned(),
+        facts,
+    }
+}
+
+fn kernel(release: &str) -> KernelTree {
+    load_kernel(&root(), release).unwrap()
+}
+
+fn decide_all(abi: &KernelAbi, modules: &[&Module]) -> Vec<Verdict> {
+    let candidates: Vec<Candidate> = modules
+        .iter()
+        .map(|m| Candidate {
+            name: &m.name,
+            built_for: &m.built_for,
+            facts: &m.facts,
+        })
+        .collect();
+    decide(abi, &candidates)
+}
+
+#[test]
+fn a_plain_export_turned_gpl_only_and_one_moved_into_a_namespace_refuse_a_proprietary_module() {
+    // 6.1.0-56 ships fxexport version 2; fxpriv was built on 6.1.0-55 against version 1. The
+    // CRCs are equal (same prototypes), so depmod accepts the pair; the kernel does not.
+    let tree = kernel("6.1.0-56-amd64");
+    let exporter = module("6.1.0-55-amd64", "extra/fxdep/fxexport.ko.xz");
+    let proprietary = module("6.1.0-55-amd64", "extra/fxdep/fxpriv.ko");
+    let verdicts = decide_all(&tree.abi(), &[&exporter, &proprietary]);
+    assert!(
+        verdicts[0].fits() && verdicts[0].shadowed,
+        "{:?}",
+        verdicts[0]
+    );
+    let expected = [
+        Reason::GplOnly {
+            symbol: "fx_open".into(),
+            provider: "fxexport".into(),
+            license: Some("Proprietary".into()),
+        },
+        Reason::NamespaceNotImported {
+            symbol: "fx_open2".into(),
+            namespace: "FIXTURE_NS2".into(),
+            provider: "fxexport".into(),
+        },
+    ];
+    assert_eq!(verdicts[1].reasons.len(), 2, "{:?}", verdicts[1].reasons);
+    for reason in &expected {
+        assert!(
+            verdicts[1].reasons.contains(reason),
+            "{:?}",
+            verdicts[1].reasons
+        );
+    }
+}
+
+#[test]
+fn the_same_proprietary_module_fits_beside_the_first_exporter_version() {
+    let tree = kernel("6.1.0-53-amd64");
+    let exporter = module("6.1.0-50-amd64", "extra/fxdep/fxexport.ko");
+    let proprietary = module("6.1.0-50-amd64", "extra/fxdep/fxpriv.ko");
+    let verdicts = decide_all(&tree.abi(), &[&exporter, &proprietary]);
+    assert!(verdicts.iter().all(Verdict::fits), "{verdicts:?}");
+    assert_eq!(verdicts[1].uses.iter().copied().collect::<Vec<_>>(), [0]);
+}
+
+#[test]
+fn a_consumer_that_imports_the_namespace_fits_beside_the_second_exporter_version() {
+    let tree = kernel("6.1.0-56-amd64");
+    let consumer = module("6.1.0-55-amd64", "extra/fxdep/fxconsume.ko");
+    let verdicts = decide_all(&tree.abi(), &[&consumer]);
+    assert!(verdicts[0].fits(), "{:?}", verdicts[0].reasons);
+}
+
+#[test]
+fn a_namespace_not_imported_is_named() {
+    // fxconsume without its import_ns entry: the kernel refuses fx_ns.
+    let tree = kernel("6.1.0-56-amd64");
+    let mut consumer = module("6.1.0-55-amd64", "extra/fxdep/fxconsume.ko");
+    consumer.facts.import_ns.clear();
+    let verdicts = decide_all(&tree.abi(), &[&consumer]);
+    assert_eq!(
+        verdicts[0].reasons,
+        [Reason::NamespaceNotImported {
+            symbol: "fx_ns".into(),
+            namespace: "FIXTURE_NS".into(),
+            provider: "fxexport".into(),
+        }]
+    );
+}
+
+#[test]
+fn the_preempt_model_in_the_vermagic_tail_keeps_rt_and_non_rt_apart() {
+    let tree = kernel("6.1.0-56-rt-amd64");
+    assert_eq!(
+        tree.vermagic_tail.as_deref(),
+        Some("SMP preempt_rt mod_unload modversions ")
+    );
+    let stable = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    let verdicts = decide_all(&tree.abi(), &[&stable]);
+    assert!(verdicts[0].reasons.contains(&Reason::VermagicMismatch {
+        module: "SMP preempt mod_unload modversions ".into(),
+        kernel: "SMP preempt_rt mod_unload modversions ".into(),
+    }));
+}
+
+#[test]
+fn a_vermagic_mismatch_alone_is_enough() {
+    // 6.1.0-56's symbols with the rt kernel's vermagic tail: every CRC fits, the tail does not.
+    let tree = kernel("6.1.0-56-amd64");
+    let rt_tail = kernel("6.1.0-56-rt-amd64").vermagic_tail;
+    let mut abi = tree.abi();
+    abi.vermagic_tail = rt_tail;
+    let stable = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    let verdicts = decide_all(&abi, &[&stable]);
+    assert_eq!(
+        verdicts[0].reasons,
+        [Reason::VermagicMismatch {
+            module: "SMP preempt mod_unload modversions ".into(),
+            kernel: "SMP preempt_rt mod_unload modversions ".into(),
+        }]
+    );
+}
+
+#[test]
+fn a_module_without_modversions_fits_only_its_own_release() {
+    let unversioned = module("6.1.0-55-amd64", "extra/fxnover.ko");
+    assert!(unversioned.facts.versions.is_none());
+    let other = decide_all(&kernel("6.1.0-56-amd64").abi(), &[&unversioned]);
+    assert_eq!(other[0].reasons, [Reason::NoModversions]);
+    let own = decide_all(&kernel("6.1.0-55-amd64").abi(), &[&unversioned]);
+    assert!(own[0].fits(), "{:?}", own[0].reasons);
+}
+
+#[test]
+fn a_weak_import_may_stay_unresolved() {
+    let tree = kernel("6.1.0-56-amd64");
+    let mut stable = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    stable.facts.imports.push(weak_modules::core::abi::Import {
+        name: "symbol_no_kernel_has".into(),
+        weak: true,
+    });
+    assert!(decide_all(&tree.abi(), &[&stable])[0].fits());
+    stable.facts.imports.last_mut().unwrap().weak = false;
+    assert_eq!(
+        decide_all(&tree.abi(), &[&stable])[0].reasons,
+        [Reason::MissingSymbol {
+            symbol: "symbol_no_kernel_has".into()
+        }]
+    );
+}
+
+#[test]
+fn modules_that_need_each_other_fall_together_as_a_cycle() {
+    // fxconsume needs fxexport; give fxexport an import that only fxconsume offers.
+    let tree = kernel("6.1.0-56-amd64");
+    let mut abi = KernelAbi::new("6.1.0-56-amd64", &tree.symvers);
+    abi.vermagic_tail = tree.vermagic_tail.clone();
+    let mut exporter = module("6.1.0-55-amd64", "extra/fxdep/fxexport.ko.xz");
+    let mut consumer = module("6.1.0-55-amd64", "extra/fxdep/fxconsume.ko");
+    exporter
+        .facts
+        .imports
+        .push(weak_modules::core::abi::Import {
+            name: "fx_back".into(),
+            weak: false,
+        });
+    consumer
+        .facts
+        .exports
+        .push(weak_modules::core::abi::Export {
+            name: "fx_back".into(),
+            crc: None,
+            gpl_only: false,
+            namespace: None,
+        });
+    let verdicts = decide_all(&abi, &[&exporter, &consumer]);
+    for verdict in &verdicts {
+        assert_eq!(
+            verdict.reasons,
+            [Reason::DependencyCycle {
+                members: vec!["fxexport".into(), "fxconsume".into()]
+            }]
+        );
+    }
+}
+
+#[test]
+fn a_provider_that_falls_takes_its_users_with_it() {
+    // A kernel with 6.1.0-56's symbols and no modules of its own: fxexport built for 6.1.0-50
+    // fails on module_layout, so fxconsume (6.1.0-55, otherwise fitting) loses its provider.
+    let tree = kernel("6.1.0-56-amd64");
+    let abi = KernelAbi::new("6.1.0-56-amd64", &tree.symvers);
+    let exporter = module("6.1.0-50-amd64", "extra/fxdep/fxexport.ko");
+    let consumer = module("6.1.0-55-amd64", "extra/fxdep/fxconsume.ko");
+    let verdicts = decide_all(&abi, &[&exporter, &consumer]);
+    assert_eq!(
+        verdicts[0].reasons,
+        [Reason::CrcMismatch {
+            symbol: "module_layout".into(),
+            module_crc: 0xbce1a965,
+            kernel_crc: 0x9060323f,
+            provider: "vmlinux".into(),
+        }]
+    );
+    let mut lost: Vec<&str> = verdicts[1]
+        .reasons
+        .iter()
+        .map(|reason| match reason {
+            Reason::ProviderDoesNotFit { symbol, provider } if provider == "fxexport" => {
+                symbol.as_str()
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    lost.sort();
+    assert_eq!(lost, ["fx_gpl", "fx_ns", "fx_plain"]);
+}
