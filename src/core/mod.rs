@@ -2,6 +2,7 @@
 
 pub mod abi;
 pub mod compat;
+pub mod cpio;
 pub mod elf;
 pub mod kernel;
 pub mod modinfo;
