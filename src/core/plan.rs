@@ -86,9 +86,14 @@ pub enum UnlinkReason {
 /// How one build fared on the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
-    Fits { shadowed: bool },
+    Fits {
+        shadowed: bool,
+    },
     DoesNotFit(Vec<Reason>),
-    NewerBuildChosen { chosen: usize },
+    /// Fits, but a newer build of the same module is linked.
+    NewerBuildChosen {
+        chosen: usize,
+    },
     OwnKernel,
 }
 
@@ -146,15 +151,7 @@ fn choose_builds(kernel: &KernelAbi, builds: &[Build], linked: &BTreeSet<usize>)
                 standing.unwrap_or(group[0])
             })
             .collect();
-        let candidates: Vec<Candidate> = chosen
-            .iter()
-            .map(|&i| Candidate {
-                name: builds[i].name,
-                built_for: builds[i].built_for,
-                facts: builds[i].facts,
-            })
-            .collect();
-        let verdicts = decide(kernel, &candidates);
+        let verdicts = decide(kernel, &candidates_of(builds, &chosen));
         let mut newly_excluded = false;
         for (&build, verdict) in chosen.iter().zip(&verdicts) {
             if fails_on_its_own(verdict) && !excluded.contains_key(&build) {
@@ -163,7 +160,49 @@ fn choose_builds(kernel: &KernelAbi, builds: &[Build], linked: &BTreeSet<usize>)
             }
         }
         if !newly_excluded {
-            return statuses(kernel, builds, &by_name, &chosen, &verdicts, excluded);
+            let mut statuses = statuses(kernel, builds, &by_name, &chosen, &verdicts, excluded);
+            judge_passed_over(kernel, builds, &chosen, &mut statuses);
+            return statuses;
+        }
+    }
+}
+
+fn candidates_of<'a>(builds: &[Build<'a>], chosen: &[usize]) -> Vec<Candidate<'a>> {
+    chosen
+        .iter()
+        .map(|&i| Candidate {
+            name: builds[i].name,
+            built_for: builds[i].built_for,
+            facts: builds[i].facts,
+        })
+        .collect()
+}
+
+/// A build passed over for a newer one is still judged, in the newer one's place, so that the
+/// report can say whether it would have fitted.
+fn judge_passed_over(
+    kernel: &KernelAbi,
+    builds: &[Build],
+    chosen: &[usize],
+    statuses: &mut [Status],
+) {
+    let passed_over: Vec<(usize, usize)> = statuses
+        .iter()
+        .enumerate()
+        .filter_map(|(build, status)| match status {
+            Status::NewerBuildChosen { chosen } => Some((build, *chosen)),
+            _ => None,
+        })
+        .collect();
+    for (build, winner) in passed_over {
+        let swapped: Vec<usize> = chosen
+            .iter()
+            .map(|&i| if i == winner { build } else { i })
+            .collect();
+        let position = swapped.iter().position(|&i| i == build).unwrap_or(0);
+        let verdict = &decide(kernel, &candidates_of(builds, &swapped))[position];
+        if !verdict.fits() {
+            statuses[build] = Status::DoesNotFit(verdict.reasons.clone());
         }
     }
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test. The integration tests run Debian's real depmod and pack initramfs images with
+# cpio; on a machine without them, they are installed first (Debian/Ubuntu, as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in depmod:kmod cpio:cpio xz:xz-utils zstd:zstd; do
+	command -v "${tool%%:*}" >/dev/null || [ -x "/sbin/${tool%%:*}" ] || missing+=("${tool#*:}")
+done
+if ((${#missing[@]})); then
+	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+		echo "test.sh: please install: ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+cargo test "$@"

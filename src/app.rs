@@ -1,0 +1,473 @@
+//! One run: read the input and the tree, plan each kernel with the pure core, report, apply
+//! under the lock, then depmod and initramfs for the kernels that changed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, Mode};
+use crate::core::elf::ModuleFacts;
+use crate::core::kernel::{normalize_module_name, vermagic_release};
+use crate::core::paths::{normalize, resolve_link};
+use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, plan_kernel};
+use crate::error::Error;
+use crate::report::{self, BuildLabel};
+use crate::shell::depmod::{depmod_command, indexes_stale_for, run_depmod};
+use crate::shell::initramfs::{Regenerator, refresh};
+use crate::shell::links::{FoundLink, apply, empty_weak_updates, read_links};
+use crate::shell::load::{
+    LoadError, installed_kernels, load_kernel, module_files, module_stem, read_module,
+    symvers_candidates, symvers_file,
+};
+use crate::shell::lock::lock_base;
+
+/// How a run ended, when it got to the end.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Problems reported on the way (unreadable modules, failed steps); each makes the exit
+    /// status 1 once the rest is done.
+    pub problems: usize,
+}
+
+/// A module file read once per run, wherever it is referenced from.
+struct Loaded {
+    /// Relative to the base, as first named.
+    path: String,
+    name: String,
+    built_for: String,
+    facts: ModuleFacts,
+}
+
+struct Session<'c> {
+    config: &'c Config,
+    out: Box<dyn Write + 'c>,
+    problems: usize,
+    modules: Vec<Loaded>,
+    by_identity: HashMap<PathBuf, Option<usize>>,
+}
+
+pub fn run<'c>(
+    config: &'c Config,
+    input: impl BufRead,
+    out: impl Write + 'c,
+) -> Result<Outcome, Error> {
+    let mut session = Session {
+        config,
+        out: Box::new(out),
+        problems: 0,
+        modules: Vec::new(),
+        by_identity: HashMap::new(),
+    };
+    match &config.mode {
+        Mode::AddModules => session.add_modules(read_paths(input, config)?)?,
+        Mode::RemoveModules => session.remove_modules(read_paths(input, config)?)?,
+        Mode::AddKernel(release) => session.add_kernel(release)?,
+        Mode::RemoveKernel(release) => session.remove_kernel(release)?,
+    }
+    Ok(Outcome {
+        problems: session.problems,
+    })
+}
+
+/// Stdin paths made base-relative: blank lines skipped, relative ones taken from the current
+/// directory, the base prefix optional, duplicates dropped.
+fn read_paths(input: impl BufRead, config: &Config) -> Result<Vec<String>, Error> {
+    let cwd = std::env::current_dir().map_err(|source| Error::Io {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    let mut paths = Vec::new();
+    for line in input.lines() {
+        let line = line.map_err(|source| Error::Io {
+            path: PathBuf::from("<stdin>"),
+            source,
+        })?;
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let absolute = cwd.join(line);
+        let inside = absolute.strip_prefix(&config.base).unwrap_or(&absolute);
+        if let Some(path) = normalize(&inside.to_string_lossy())
+            && !paths.contains(&path)
+        {
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}
+
+impl Session<'_> {
+    fn say(&mut self, line: &str) {
+        if self.config.verbose {
+            let _ = writeln!(self.out, "{line}");
+        }
+    }
+
+    fn problem(&mut self, err: &dyn std::fmt::Display) {
+        eprintln!("weak-modules: {err}");
+        self.problems += 1;
+    }
+
+    fn base(&self) -> &Path {
+        &self.config.base
+    }
+
+    /// Reads a module once per run. `None` (after a reported problem, when `report` is set)
+    /// when it cannot be read.
+    fn load(&mut self, path: &str, report: bool) -> Option<usize> {
+        let absolute = self.base().join(path);
+        let identity = std::fs::canonicalize(&absolute).unwrap_or(absolute.clone());
+        if let Some(known) = self.by_identity.get(&identity) {
+            return *known;
+        }
+        let loaded = match read_module(&absolute) {
+            Ok(facts) => {
+                let built_for = facts
+                    .vermagic
+                    .as_deref()
+                    .map(vermagic_release)
+                    .filter(|release| !release.is_empty())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| release_from_path(path));
+                self.modules.push(Loaded {
+                    path: path.to_owned(),
+                    name: facts.name.clone().unwrap_or_else(|| module_stem(&absolute)),
+                    built_for,
+                    facts,
+                });
+                Some(self.modules.len() - 1)
+            }
+            Err(err) => {
+                if report {
+                    self.problem(&err);
+                }
+                None
+            }
+        };
+        self.by_identity.insert(identity, loaded);
+        loaded
+    }
+
+    fn add_modules(&mut self, paths: Vec<String>) -> Result<(), Error> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
+        let mut touched = self.stale_own_kernels(&paths, &offered);
+        for release in installed_kernels(self.base())? {
+            if self.reconcile(&release, &offered)? {
+                touched.insert(release);
+            }
+        }
+        self.finish(touched)
+    }
+
+    fn remove_modules(&mut self, paths: Vec<String>) -> Result<(), Error> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        let mut touched = self.stale_own_kernels(&paths, &[]);
+        for release in installed_kernels(self.base())? {
+            self.say_skipped_symlinks(&release, &paths)?;
+            if self.reconcile(&release, &[])? {
+                touched.insert(release);
+            }
+        }
+        self.finish(touched)
+    }
+
+    fn add_kernel(&mut self, release: &str) -> Result<(), Error> {
+        if symvers_file(self.base(), release).is_none() {
+            return Err(Error::NoSymvers {
+                release: release.to_owned(),
+                looked_in: symvers_candidates(self.base(), release),
+            });
+        }
+        let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        let mut offered = Vec::new();
+        for path in self.extra_modules_except(release) {
+            offered.extend(self.load(&path, true));
+        }
+        let mut touched = BTreeSet::new();
+        if self.reconcile(release, &offered)? {
+            touched.insert(release.to_owned());
+        }
+        self.finish(touched)
+    }
+
+    fn remove_kernel(&mut self, release: &str) -> Result<(), Error> {
+        let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        if self.config.dry_run {
+            for found in read_links(self.base(), release)? {
+                self.say(&format!("rm -f {}", found.link));
+            }
+            return Ok(());
+        }
+        for link in empty_weak_updates(self.base(), release)? {
+            self.say(&format!("rm -f {link}"));
+        }
+        Ok(())
+    }
+
+    /// Plans, reports and (unless dry run) applies one kernel. Returns whether it changed.
+    fn reconcile(&mut self, release: &str, offered: &[usize]) -> Result<bool, Error> {
+        let tree = match load_kernel(self.base(), release) {
+            Ok(tree) => tree,
+            Err(err) => {
+                self.problem(&err);
+                return Ok(false);
+            }
+        };
+        for err in &tree.unreadable {
+            self.problem(err);
+        }
+        let found = read_links(self.base(), release)?;
+        let mut members: Vec<usize> = offered.to_vec();
+        let existing: Vec<ExistingLink> = found
+            .iter()
+            .map(|link| self.existing_link(link, &mut members))
+            .collect();
+        // A link whose module is gone may be replaced by another build of that module.
+        let gone: BTreeSet<String> = existing
+            .iter()
+            .filter(|link| link.leads_to == LinkedModule::Gone)
+            .map(|link| normalize_module_name(&module_stem(Path::new(&link.link))))
+            .collect();
+        for replacement in self.other_builds_named(&gone) {
+            if !members.contains(&replacement) {
+                members.push(replacement);
+            }
+        }
+        let builds: Vec<Build> = members
+            .iter()
+            .map(|&m| {
+                let module = &self.modules[m];
+                Build {
+                    path: &module.path,
+                    name: &module.name,
+                    built_for: &module.built_for,
+                    facts: &module.facts,
+                }
+            })
+            .collect();
+        let plan = plan_kernel(&tree.abi(), &builds, &existing, self.config.live_system());
+        self.report(&plan, &members, offered.len());
+        if !self.config.dry_run && plan.changes_anything() {
+            apply(self.base(), release, &plan.actions)?;
+        }
+        Ok(plan.changes_anything())
+    }
+
+    fn existing_link(&mut self, found: &FoundLink, members: &mut Vec<usize>) -> ExistingLink {
+        let base = self.base().to_string_lossy().into_owned();
+        let resolved = resolve_link(&found.link, &found.target_text, &base);
+        let leads_to = match resolved {
+            Some(path) if self.base().join(&path).is_file() => match self.load(&path, false) {
+                Some(module) => {
+                    if !members.contains(&module) {
+                        members.push(module);
+                    }
+                    LinkedModule::Build(members.iter().position(|m| *m == module).unwrap_or(0))
+                }
+                None => {
+                    let link = self.base().join(&found.link);
+                    eprintln!(
+                        "weak-modules: warning: {}: target cannot be read as a module, left alone",
+                        link.display()
+                    );
+                    LinkedModule::Unreadable
+                }
+            },
+            _ => LinkedModule::Gone,
+        };
+        ExistingLink {
+            link: found.link.clone(),
+            target_text: found.target_text.clone(),
+            leads_to,
+        }
+    }
+
+    fn report(&mut self, plan: &KernelPlan, members: &[usize], offered: usize) {
+        if !self.config.verbose {
+            return;
+        }
+        let label = |member: usize| {
+            let module = &self.modules[members[member]];
+            format!("/{} (kernel {})", module.path, module.built_for)
+        };
+        let mut lines = Vec::new();
+        for (index, status) in plan.statuses.iter().enumerate().take(offered) {
+            let module = &self.modules[members[index]];
+            let file_name = module.path.rsplit('/').next().unwrap_or(&module.path);
+            let build = BuildLabel {
+                file_name,
+                built_for: &module.built_for,
+            };
+            lines.extend(report::status_lines(&build, &plan.release, status, label));
+        }
+        for action in &plan.actions {
+            lines.extend(report::action_lines(action, &plan.release, label));
+        }
+        for line in lines {
+            self.say(&line);
+        }
+    }
+
+    /// The bash tool's note for a removed module whose link in this kernel points elsewhere.
+    fn say_skipped_symlinks(&mut self, release: &str, paths: &[String]) -> Result<(), Error> {
+        if !self.config.verbose {
+            return Ok(());
+        }
+        let base = self.base().to_string_lossy().into_owned();
+        for found in read_links(self.base(), release)? {
+            let file_name = found.link.rsplit('/').next().unwrap_or_default();
+            let resolved = resolve_link(&found.link, &found.target_text, &base);
+            let same_file = paths.iter().any(|p| p.ends_with(&format!("/{file_name}")));
+            if same_file && !paths.iter().any(|p| Some(p) == resolved.as_ref()) {
+                let line = format!(
+                    "Skipping symlink {}",
+                    self.base().join(&found.link).display()
+                );
+                self.say(&line);
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds of the named modules found in any kernel's `extra/`: what a removed link may be
+    /// replaced with.
+    fn other_builds_named(&mut self, names: &BTreeSet<String>) -> Vec<usize> {
+        let mut found = Vec::new();
+        if names.is_empty() {
+            return found;
+        }
+        for path in self.extra_modules_except("") {
+            let stem = normalize_module_name(&module_stem(Path::new(&path)));
+            if names.contains(&stem) {
+                found.extend(self.load(&path, true));
+            }
+        }
+        found
+    }
+
+    /// Base-relative paths of every module in `extra/` of every kernel directory but one.
+    fn extra_modules_except(&self, release: &str) -> Vec<String> {
+        let modules_dir = self.base().join("lib/modules");
+        let Ok(entries) = std::fs::read_dir(&modules_dir) else {
+            return Vec::new();
+        };
+        let mut releases: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| name != release)
+            .collect();
+        releases.sort();
+        releases
+            .iter()
+            .flat_map(|name| module_files(&modules_dir.join(name).join("extra")))
+            .filter_map(|path| {
+                path.strip_prefix(self.base())
+                    .ok()
+                    .map(|p| p.to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+
+    /// The modules' own kernels whose indexes do not match them yet (the bash tool always runs
+    /// depmod there; we do when it has something to do).
+    fn stale_own_kernels(&self, paths: &[String], offered: &[usize]) -> BTreeSet<String> {
+        let installed: BTreeSet<String> = installed_kernels(self.base())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let mut owners: Vec<(String, String)> = offered
+            .iter()
+            .map(|&m| {
+                (
+                    self.modules[m].path.clone(),
+                    self.modules[m].built_for.clone(),
+                )
+            })
+            .collect();
+        owners.extend(paths.iter().map(|p| (p.clone(), release_from_path(p))));
+        owners
+            .into_iter()
+            .filter(|(_, release)| installed.contains(release))
+            .filter(|(path, release)| {
+                let below = path
+                    .strip_prefix(&format!("lib/modules/{release}/"))
+                    .or_else(|| path.strip_prefix(&format!("usr/lib/modules/{release}/")));
+                below.is_some_and(|below| indexes_stale_for(self.base(), release, below))
+            })
+            .map(|(_, release)| release)
+            .collect()
+    }
+
+    /// depmod, then initramfs, for every kernel touched.
+    fn finish(&mut self, touched: BTreeSet<String>) -> Result<(), Error> {
+        let installed: BTreeSet<String> = installed_kernels(self.base())?.into_iter().collect();
+        for release in &touched {
+            if !installed.contains(release) {
+                self.say(&format!(
+                    "Skipping depmod for non-installed kernel {release}"
+                ));
+                continue;
+            }
+            let command = depmod_command(self.base(), release);
+            self.say(&command.join(" "));
+            if !self.config.dry_run
+                && let Err(err) = run_depmod(&command)
+            {
+                self.problem(&err);
+            }
+        }
+        if self.config.no_initramfs {
+            return Ok(());
+        }
+        let how = match &self.config.check_initramfs_prog {
+            Some(words) => Regenerator::CheckProgram(words.join(" ")),
+            None => Regenerator::Dracut(self.config.dracut.clone()),
+        };
+        for release in touched.iter().filter(|r| installed.contains(*r)) {
+            if self.config.dry_run {
+                self.say(&format!("Would check the initramfs of kernel {release}"));
+                continue;
+            }
+            if let Err(err) = refresh(self.base(), release, &how) {
+                self.problem(&err);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The release in `lib/modules/<release>/...`, for modules whose file is gone or has no
+/// vermagic.
+fn release_from_path(path: &str) -> String {
+    let below = path
+        .strip_prefix("usr/")
+        .unwrap_or(path)
+        .strip_prefix("lib/modules/");
+    below
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Used by error reporting for kernels without symvers.
+pub fn describe_lookup(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl From<LoadError> for Error {
+    fn from(err: LoadError) -> Self {
+        Error::Load(err)
+    }
+}

@@ -1,0 +1,213 @@
+//! The bash tool's command line, exactly: long options (any unambiguous prefix), `-h`, and an
+//! optional kernel release as the first positional word for the kernel modes.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{Config, Mode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weak-modules",
+    about = "Link kernel modules built for one kernel into the other installed kernels whose ABI they fit",
+    long_about = "Link kernel modules built for one kernel into the weak-updates/ directory of \
+                  every other installed kernel whose ABI they still fit, deciding natively from \
+                  the modules' symbol versions and the kernels' symvers files.\n\n\
+                  --add-modules and --remove-modules read module paths from standard input, one \
+                  a line.",
+    infer_long_args = true,
+    disable_version_flag = true
+)]
+struct Args {
+    /// Read module paths from stdin and link them into every kernel they fit
+    #[arg(long)]
+    add_modules: bool,
+    /// Read module paths from stdin and remove their links (re-linking another fitting build)
+    #[arg(long)]
+    remove_modules: bool,
+    /// Link every fitting module of the other kernels' extra/ into KREL (default: running kernel)
+    #[arg(long)]
+    add_kernel: bool,
+    /// Empty KREL's weak-updates/ (default: running kernel)
+    #[arg(long)]
+    remove_kernel: bool,
+    /// Change nothing; print what would be done
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not regenerate initramfs images
+    #[arg(long)]
+    no_initramfs: bool,
+    /// Say what is done and why
+    #[arg(long)]
+    verbose: bool,
+    /// Deprecated; has no effect
+    #[arg(long)]
+    delete_modules: bool,
+    /// Work on the system rooted at DIR instead of /
+    #[arg(long, value_name = "DIR")]
+    basedir: Option<PathBuf>,
+    /// dracut binary for initramfs regeneration
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/dracut")]
+    dracut: PathBuf,
+    /// Run PROG (with its arguments) as `PROG KREL` instead of the built-in initramfs check
+    #[arg(long, value_name = "PROG")]
+    check_initramfs_prog: Option<String>,
+    /// Kernel release for --add-kernel / --remove-kernel; other words are ignored
+    #[arg(value_name = "KREL")]
+    words: Vec<String>,
+}
+
+/// How parsing ended when it did not produce a config.
+#[derive(Debug)]
+pub enum CliExit {
+    /// Help text, exit 0.
+    Help(String),
+    /// Usage error or no mode: message for stderr, usage for stdout, exit 1.
+    Usage { message: String, usage: String },
+}
+
+/// Warnings the command line itself produces (printed on stdout, as the bash tool does).
+pub struct Parsed {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+pub fn parse<I, T>(args: I, running_release: impl FnOnce() -> String) -> Result<Parsed, CliExit>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = Args::try_parse_from(args).map_err(|err| match err.kind() {
+        clap::error::ErrorKind::DisplayHelp => CliExit::Help(err.to_string()),
+        _ => CliExit::Usage {
+            message: err
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            usage: usage(),
+        },
+    })?;
+    let mut warnings = Vec::new();
+    if args.delete_modules {
+        warnings.push("WARNING: --delete-modules is deprecated, no effect".to_owned());
+    }
+    let mode = mode_of(&args, running_release).ok_or_else(|| CliExit::Usage {
+        message: "weak-modules: no mode given (--add-modules, --remove-modules, --add-kernel or --remove-kernel)".to_owned(),
+        usage: usage(),
+    })?;
+    let config = Config {
+        mode,
+        dry_run: args.dry_run,
+        no_initramfs: args.no_initramfs,
+        verbose: args.verbose,
+        base: args.basedir.unwrap_or_else(|| PathBuf::from("/")),
+        dracut: args.dracut,
+        check_initramfs_prog: args
+            .check_initramfs_prog
+            .map(|prog| prog.split_whitespace().map(str::to_owned).collect())
+            .filter(|words: &Vec<String>| !words.is_empty()),
+    };
+    Ok(Parsed { config, warnings })
+}
+
+/// The first mode in the bash tool's order wins; the rest are ignored.
+fn mode_of(args: &Args, running_release: impl FnOnce() -> String) -> Option<Mode> {
+    let release = || args.words.first().cloned().unwrap_or_else(running_release);
+    if args.add_modules {
+        Some(Mode::AddModules)
+    } else if args.remove_modules {
+        Some(Mode::RemoveModules)
+    } else if args.add_kernel {
+        Some(Mode::AddKernel(release()))
+    } else if args.remove_kernel {
+        Some(Mode::RemoveKernel(release()))
+    } else {
+        None
+    }
+}
+
+fn usage() -> String {
+    use clap::CommandFactory;
+    Args::command().render_usage().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let argv = std::iter::once("weak-modules").chain(args.iter().copied());
+        match parse(argv, || "running".to_owned()) {
+            Ok(parsed) => parsed.config,
+            Err(exit) => panic!("{args:?}: {exit:?}"),
+        }
+    }
+
+    #[test]
+    fn unambiguous_prefixes_are_accepted() {
+        assert_eq!(config(&["--add-m"]).mode, Mode::AddModules);
+        assert_eq!(
+            config(&["--remove-k", "K1"]).mode,
+            Mode::RemoveKernel("K1".into())
+        );
+        assert!(config(&["--add-m", "--dry", "--verb"]).verbose);
+    }
+
+    #[test]
+    fn ambiguous_prefix_and_unknown_option_are_usage_errors() {
+        let argv = ["weak-modules", "--add"];
+        assert!(matches!(
+            parse(argv, String::new),
+            Err(CliExit::Usage { .. })
+        ));
+        let argv = ["weak-modules", "--bogus", "--add-modules"];
+        assert!(matches!(
+            parse(argv, String::new),
+            Err(CliExit::Usage { .. })
+        ));
+    }
+
+    #[test]
+    fn kernel_modes_default_to_the_running_release() {
+        assert_eq!(
+            config(&["--add-kernel"]).mode,
+            Mode::AddKernel("running".into())
+        );
+        assert_eq!(
+            config(&["K2", "--add-kernel", "K3"]).mode,
+            Mode::AddKernel("K2".into())
+        );
+    }
+
+    #[test]
+    fn the_first_mode_in_fixed_order_wins() {
+        assert_eq!(
+            config(&["--remove-kernel", "--add-modules"]).mode,
+            Mode::AddModules
+        );
+        assert_eq!(
+            config(&["--add-kernel", "--remove-modules"]).mode,
+            Mode::RemoveModules
+        );
+    }
+
+    #[test]
+    fn no_mode_is_a_usage_error() {
+        assert!(matches!(
+            parse(["weak-modules", "--verbose"], String::new),
+            Err(CliExit::Usage { .. })
+        ));
+    }
+
+    #[test]
+    fn check_program_is_word_split() {
+        let config = config(&["--add-modules", "--check-initramfs-prog", "/bin/prog --x"]);
+        assert_eq!(
+            config.check_initramfs_prog,
+            Some(vec!["/bin/prog".to_owned(), "--x".to_owned()])
+        );
+    }
+}

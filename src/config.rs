@@ -1,0 +1,31 @@
+//! What one run was asked to do, validated: the only thing the rest of the program sees of the
+//! command line.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    AddModules,
+    RemoveModules,
+    AddKernel(String),
+    RemoveKernel(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub no_initramfs: bool,
+    pub verbose: bool,
+    /// `/` on the live system.
+    pub base: PathBuf,
+    pub dracut: PathBuf,
+    /// Program and arguments, word-split, run as `PROG ARGS... RELEASE`.
+    pub check_initramfs_prog: Option<Vec<String>>,
+}
+
+impl Config {
+    pub fn live_system(&self) -> bool {
+        self.base == std::path::Path::new("/")
+    }
+}

@@ -1,0 +1,39 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use weak_modules::cli::{self, CliExit};
+
+fn main() -> ExitCode {
+    let parsed = match cli::parse(std::env::args_os(), running_release) {
+        Ok(parsed) => parsed,
+        Err(CliExit::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(CliExit::Usage { message, usage }) => {
+            eprintln!("{message}");
+            println!("{usage}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = std::io::stdout();
+    for warning in &parsed.warnings {
+        let _ = writeln!(stdout.lock(), "{warning}");
+    }
+    let stdin = std::io::stdin();
+    match weak_modules::app::run(&parsed.config, stdin.lock(), stdout.lock()) {
+        Ok(outcome) if outcome.problems == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("weak-modules: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `uname -r`: the default release of the kernel modes.
+fn running_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|uts| uts.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

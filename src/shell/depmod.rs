@@ -1,0 +1,99 @@
+//! The real `depmod`, run once per kernel whose modules changed, to rebuild its indexes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DepmodError {
+    #[error("{program}: cannot run: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{command}: exited with {status}")]
+    Failed { command: String, status: String },
+}
+
+/// Where the bash tool runs depmod from, then the usr-merged spelling, then `$PATH`.
+fn depmod_program() -> PathBuf {
+    ["/sbin/depmod", "/usr/sbin/depmod"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("depmod"))
+}
+
+fn system_map(base: &Path, release: &str) -> Option<PathBuf> {
+    [
+        base.join("boot").join(format!("System.map-{release}")),
+        base.join("lib/modules").join(release).join("System.map"),
+    ]
+    .into_iter()
+    .find(|path| path.is_file())
+}
+
+/// The command line: `depmod [-b BASE] -ae -F <System.map> RELEASE`, as the bash tool runs it,
+/// or `-a` alone where no System.map exists (`-e` needs a symbol source).
+pub fn depmod_command(base: &Path, release: &str) -> Vec<String> {
+    let mut args = vec![depmod_program().to_string_lossy().into_owned()];
+    if base != Path::new("/") {
+        args.push("-b".into());
+        args.push(base.to_string_lossy().into_owned());
+    }
+    match system_map(base, release) {
+        Some(map) => {
+            args.push("-ae".into());
+            args.push("-F".into());
+            args.push(map.to_string_lossy().into_owned());
+        }
+        None => args.push("-a".into()),
+    }
+    args.push(release.to_owned());
+    args
+}
+
+pub fn run_depmod(command: &[String]) -> Result<(), DepmodError> {
+    let (program, args) = command
+        .split_first()
+        .expect("a depmod command has a program");
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|source| DepmodError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(DepmodError::Failed {
+            command: command.join(" "),
+            status: status.to_string(),
+        })
+    }
+}
+
+/// Whether the kernel's `modules.dep` is out of step with one of its own modules: it does not
+/// list a module that exists, still lists one that is gone, or is older than the module file.
+pub fn indexes_stale_for(base: &Path, release: &str, module_below_kernel: &str) -> bool {
+    let kernel_dir = base.join("lib/modules").join(release);
+    let dep_file = kernel_dir.join("modules.dep");
+    let module = kernel_dir.join(module_below_kernel);
+    let Ok(listing) = std::fs::read_to_string(&dep_file) else {
+        return true;
+    };
+    let listed = listing.lines().any(|line| {
+        line.split_once(':')
+            .is_some_and(|(path, _)| path == module_below_kernel || Path::new(path) == module)
+    });
+    let exists = module.is_file();
+    if listed != exists {
+        return true;
+    }
+    let modified = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+    };
+    exists && modified(&dep_file) < modified(&module)
+}

@@ -1,0 +1,244 @@
+//! A copy of fixtures/root in a temp dir, and the real binary run on it.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+pub const K50: &str = "6.1.0-50-amd64";
+pub const K53: &str = "6.1.0-53-amd64";
+pub const K54: &str = "6.1.0-54-amd64";
+pub const K55: &str = "6.1.0-55-amd64";
+pub const K56: &str = "6.1.0-56-amd64";
+pub const KRT: &str = "6.1.0-56-rt-amd64";
+pub const KCLOUD: &str = "6.1.0-50-cloud-amd64";
+pub const K612: &str = "6.12.117+deb12-amd64";
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub struct Root {
+    dir: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Held while a test writes an executable and while it starts a process: a process forked
+/// while another thread holds a script open for writing would make running that script fail
+/// with "text file busy".
+static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn spawn_guard() -> std::sync::MutexGuard<'static, ()> {
+    SPAWN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The modification time every file of a fresh root gets.
+pub const FIXED_TIME: u64 = 1_700_000_000;
+
+impl Root {
+    /// A fresh copy of fixtures/root, every file with the same modification time so that no
+    /// index looks older than a module by accident of checkout order.
+    pub fn new() -> Root {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_tree(&fixtures().join("root"), dir.path());
+        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_TIME);
+        for entry in walkdir::WalkDir::new(dir.path()) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_file() {
+                let file = fs::File::options().write(true).open(entry.path()).unwrap();
+                file.set_modified(when).unwrap();
+            }
+        }
+        Root { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn module(&self, release: &str, below: &str) -> String {
+        self.join(&format!("lib/modules/{release}/{below}"))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub fn weak_updates(&self, release: &str) -> PathBuf {
+        self.join(&format!("lib/modules/{release}/weak-updates"))
+    }
+
+    /// The text of the link at `weak-updates/<below>` of `release`, if it is a symlink.
+    pub fn link(&self, release: &str, below: &str) -> Option<String> {
+        fs::read_link(self.weak_updates(release).join(below))
+            .ok()
+            .map(|target| target.to_string_lossy().into_owned())
+    }
+
+    /// Every entry below a kernel's weak-updates/, as `path -> target` (or just the path).
+    pub fn links(&self, release: &str) -> Vec<String> {
+        let dir = self.weak_updates(release);
+        let mut found = Vec::new();
+        for entry in walkdir::WalkDir::new(&dir).min_depth(1).sort_by_file_name() {
+            let Ok(entry) = entry else { continue };
+            let below = entry
+                .path()
+                .strip_prefix(&dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if entry.path_is_symlink() {
+                let target = fs::read_link(entry.path()).unwrap();
+                found.push(format!("{below} -> {}", target.display()));
+            } else if entry.file_type().is_file() {
+                found.push(below);
+            }
+        }
+        found
+    }
+
+    /// Kernels whose modules.dep the real depmod wrote since the root was made, sorted.
+    pub fn reindexed(&self) -> Vec<String> {
+        let fixed = SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_TIME);
+        let mut releases = Vec::new();
+        for entry in fs::read_dir(self.join("lib/modules")).unwrap() {
+            let entry = entry.unwrap();
+            let dep = entry.path().join("modules.dep");
+            if let Ok(meta) = fs::metadata(&dep)
+                && meta.modified().unwrap() != fixed
+            {
+                releases.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        releases.sort();
+        releases
+    }
+
+    pub fn modules_dep(&self, release: &str) -> String {
+        fs::read_to_string(self.join(&format!("lib/modules/{release}/modules.dep")))
+            .unwrap_or_default()
+    }
+
+    /// Runs the binary with `--basedir <root>` plus `args`, feeding `stdin`.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Run {
+        self.run_in(self.path(), args, stdin)
+    }
+
+    pub fn run_in(&self, cwd: &Path, args: &[&str], stdin: &str) -> Run {
+        let guard = spawn_guard();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weak-modules"))
+            .arg("--basedir")
+            .arg(self.path())
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run weak-modules");
+        drop(guard);
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().unwrap();
+        Run {
+            status: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// A kernel that does not exist in Debian: `release` with `like`'s symvers and no modules of
+    /// its own. For cases that need a third kernel of one ABI.
+    pub fn add_kernel_like(&self, like: &str, release: &str) {
+        let source = weak_modules::shell::load::symvers_file(self.path(), like).unwrap();
+        let name = source.file_name().unwrap().to_string_lossy().into_owned();
+        let suffix = name.rsplit_once('.').map_or("", |(_, suffix)| suffix);
+        fs::copy(
+            &source,
+            self.join(&format!("boot/symvers-{release}.{suffix}")),
+        )
+        .unwrap();
+        fs::create_dir_all(self.join(&format!("lib/modules/{release}"))).unwrap();
+    }
+
+    /// Runs a program directly (not through weak-modules), e.g. a test's stand-in dracut.
+    pub fn run_program(&self, program: &Path, args: &[&str]) {
+        let guard = spawn_guard();
+        let child = Command::new(program)
+            .args(args)
+            .spawn()
+            .expect("run program");
+        drop(guard);
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {:?}",
+            program.display(),
+            output.status
+        );
+    }
+
+    pub fn remove(&self, relative: &str) {
+        fs::remove_file(self.join(relative)).unwrap();
+    }
+
+    /// Writes an executable script and returns its path.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let _guard = spawn_guard();
+        let path = self.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// Modification time and inode of every file and link under lib/modules and boot.
+    pub fn snapshot(&self) -> Vec<(PathBuf, u64, SystemTime)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut state = Vec::new();
+        for top in ["lib/modules", "boot"] {
+            for entry in walkdir::WalkDir::new(self.join(top)).sort_by_file_name() {
+                let entry = entry.unwrap();
+                let meta = fs::symlink_metadata(entry.path()).unwrap();
+                state.push((
+                    entry.path().to_owned(),
+                    meta.ino(),
+                    meta.modified().unwrap(),
+                ));
+            }
+        }
+        state
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

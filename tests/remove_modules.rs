@@ -1,0 +1,145 @@
+//! `--remove-modules` on copies of fixtures/root with the real depmod (behaviour.md §9,
+//! scenarios 14-17, with our replacement of removed links).
+
+mod common;
+
+use common::*;
+
+fn add(root: &Root, modules: &[&str]) {
+    let run = root.run(&["--add-modules", "--no-initramfs"], &modules.join("\n"));
+    assert_eq!(run.status, 0, "{}", run.stderr);
+}
+
+const REMOVE: &[&str] = &["--remove-modules", "--no-initramfs", "--verbose"];
+
+#[test]
+fn s14_the_link_of_a_deleted_module_goes_and_empty_directories_with_it() {
+    let root = Root::new();
+    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    add(&root, &[&module]);
+    assert!(root.link(K56, "fx/fxstable.ko.zst").is_some());
+    std::fs::remove_file(&module).unwrap();
+    let run = root.run(REMOVE, &format!("{module}\n"));
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(root.links(K56).is_empty());
+    assert!(!root.weak_updates(K56).join("fx").exists());
+    assert!(root.weak_updates(K56).is_dir());
+    assert!(
+        run.stdout
+            .contains("Removing compatible module fxstable.ko.zst from kernel 6.1.0-56-amd64")
+    );
+    // The own kernel's modules.dep still lists the deleted file: it is re-indexed too.
+    assert_eq!(root.reindexed(), [K55, K56]);
+    assert!(!root.modules_dep(K56).contains("fxstable"));
+}
+
+#[test]
+fn s14_ours_another_fitting_build_replaces_the_removed_link() {
+    let root = Root::new();
+    let copy = "6.1.0-56.1-amd64";
+    root.add_kernel_like(K56, copy);
+    let v1 = root.module(K55, "extra/fxdep/fxexport.ko.xz");
+    let v2 = root.module(K56, "extra/fxdep/fxexport.ko");
+    add(&root, &[&v1, &v2]);
+    // The newest build by rpm order wins the name.
+    assert_eq!(
+        root.links(copy),
+        ["fxdep/fxexport.ko -> ../../../6.1.0-56-amd64/extra/fxdep/fxexport.ko"]
+    );
+    std::fs::remove_file(&v2).unwrap();
+    let run = root.run(REMOVE, &format!("{v2}\n"));
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(
+        root.links(copy),
+        ["fxdep/fxexport.ko.xz -> ../../../6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz"]
+    );
+    assert!(
+        root.modules_dep(copy)
+            .contains("weak-updates/fxdep/fxexport.ko.xz:")
+    );
+}
+
+#[test]
+fn s15_the_link_of_a_module_still_present_is_kept() {
+    let root = Root::new();
+    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    add(&root, &[&module]);
+    let before = root.snapshot();
+    let run = root.run(REMOVE, &format!("{module}\n"));
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(root.snapshot(), before);
+}
+
+#[test]
+fn s16_a_link_that_points_elsewhere_is_left_alone() {
+    let root = Root::new();
+    std::fs::create_dir_all(root.join("opt")).unwrap();
+    std::fs::copy(
+        fixtures().join("built/6.1.0-50-amd64/fxmisc.ko"),
+        root.join("opt/fxmisc.ko"),
+    )
+    .unwrap();
+    let links = root.weak_updates(K53).join("fx");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink("../../../../../opt/fxmisc.ko", links.join("fxmisc.ko")).unwrap();
+    let before = root.links(K53);
+    let run = root.run(
+        REMOVE,
+        &format!("{}\n", root.module(K50, "extra/fx/fxmisc.ko")),
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(root.links(K53), before);
+    assert!(
+        run.stdout.contains(&format!(
+            "Skipping symlink {}",
+            links.join("fxmisc.ko").display()
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn s17_an_unrelated_incompatible_link_is_pruned_with_its_reason() {
+    let root = Root::new();
+    let links = root.weak_updates(K53).join("fx");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../6.1.0-50-amd64/extra/fx/fxalloc.ko",
+        links.join("fxalloc.ko"),
+    )
+    .unwrap();
+    let run = root.run(
+        REMOVE,
+        &format!("{}\n", root.module(K55, "extra/fx/fxstable.ko.zst")),
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(root.links(K53).is_empty());
+    assert!(
+        run.stdout
+            .contains("Removing compatible module fxalloc.ko from kernel 6.1.0-53-amd64")
+    );
+    assert!(
+        run.stdout
+            .contains("kmalloc_caches: module wants CRC 0x33ef9941, vmlinux has 0x26a065ed (crc)")
+    );
+}
+
+#[test]
+fn dangling_links_are_cleaned_with_their_reason() {
+    let root = Root::new();
+    let links = root.weak_updates(K53).join("gone");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../6.1.0-50-amd64/extra/gone/old.ko",
+        links.join("old.ko"),
+    )
+    .unwrap();
+    let run = root.run(
+        REMOVE,
+        &format!("{}\n", root.module(K50, "extra/gone/old.ko")),
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(root.links(K53).is_empty());
+    assert!(run.stdout.contains("target is gone"), "{}", run.stdout);
+}
