@@ -29,6 +29,12 @@ pub struct Outcome {
     pub problems: usize,
 }
 
+/// One kernel's plan and the modules its build indices refer to.
+struct Planned {
+    plan: KernelPlan,
+    members: Vec<usize>,
+}
+
 /// A module file read once per run, wherever it is referenced from.
 struct Loaded {
     /// Relative to the base, as first named.
@@ -172,7 +178,10 @@ impl Session<'_> {
         let mut touched = self.stale_own_kernels(&paths, &[]);
         for release in installed_kernels(self.base())? {
             self.say_skipped_symlinks(&release, &paths)?;
-            if self.reconcile(&release, &[])? {
+            let Some(planned) = self.plan_for(&release, &[])? else {
+                continue;
+            };
+            if self.commit(&release, planned, 0)? {
                 touched.insert(release);
             }
         }
@@ -187,10 +196,7 @@ impl Session<'_> {
             });
         }
         let _lock = lock_base(self.base(), !self.config.dry_run)?;
-        let mut offered = Vec::new();
-        for path in self.extra_modules_except(release) {
-            offered.extend(self.load(&path, true));
-        }
+        let offered = self.extra_builds_except(release);
         let mut touched = BTreeSet::new();
         if self.reconcile(release, &offered)? {
             touched.insert(release.to_owned());
@@ -214,11 +220,20 @@ impl Session<'_> {
 
     /// Plans, reports and (unless dry run) applies one kernel. Returns whether it changed.
     fn reconcile(&mut self, release: &str, offered: &[usize]) -> Result<bool, Error> {
+        match self.plan_for(release, offered)? {
+            Some(planned) => self.commit(release, planned, offered.len()),
+            None => Ok(false),
+        }
+    }
+
+    /// The plan for one kernel given the builds offered to it; `None` when the kernel cannot
+    /// be read (reported).
+    fn plan_for(&mut self, release: &str, offered: &[usize]) -> Result<Option<Planned>, Error> {
         let tree = match load_kernel(self.base(), release) {
             Ok(tree) => tree,
             Err(err) => {
                 self.problem(&err);
-                return Ok(false);
+                return Ok(None);
             }
         };
         for err in &tree.unreadable {
@@ -254,11 +269,18 @@ impl Session<'_> {
             })
             .collect();
         let plan = plan_kernel(&tree.abi(), &builds, &existing, self.config.live_system());
-        self.report(&plan, &members, offered.len());
-        if !self.config.dry_run && plan.changes_anything() {
-            apply(self.base(), release, &plan.actions)?;
+        Ok(Some(Planned { plan, members }))
+    }
+
+    /// Reports a plan (the verdicts of the first `offered` builds, then every action) and
+    /// applies it unless this is a dry run. Returns whether the kernel changed.
+    fn commit(&mut self, release: &str, planned: Planned, offered: usize) -> Result<bool, Error> {
+        self.report(&planned.plan, &planned.members, offered);
+        let changed = planned.plan.changes_anything();
+        if !self.config.dry_run && changed {
+            apply(self.base(), release, &planned.plan.actions)?;
         }
-        Ok(plan.changes_anything())
+        Ok(changed)
     }
 
     fn existing_link(&mut self, found: &FoundLink, members: &mut Vec<usize>) -> ExistingLink {
@@ -351,6 +373,15 @@ impl Session<'_> {
             }
         }
         found
+    }
+
+    /// Every readable module in `extra/` of every kernel directory but one.
+    fn extra_builds_except(&mut self, release: &str) -> Vec<usize> {
+        let mut builds = Vec::new();
+        for path in self.extra_modules_except(release) {
+            builds.extend(self.load(&path, true));
+        }
+        builds
     }
 
     /// Base-relative paths of every module in `extra/` of every kernel directory but one.

@@ -132,7 +132,7 @@ fn s08_empty_stdin_does_nothing() {
         (run.status, run.stdout.as_str(), run.stderr.as_str()),
         (0, "", "")
     );
-    assert_eq!(root.snapshot(), before);
+    assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
 }
 
 #[test]
@@ -231,7 +231,7 @@ fn s13_ours_a_rerun_touches_nothing_and_runs_no_depmod() {
     let before = root.snapshot();
     let run = root.run(NO_INITRAMFS, &format!("{module}\n"));
     assert_eq!(run.status, 0, "{}", run.stderr);
-    assert_eq!(root.snapshot(), before);
+    assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
     assert!(!run.stdout.contains("depmod"), "{}", run.stdout);
 }
 
@@ -254,7 +254,7 @@ fn s25_ours_dry_run_changes_nothing_at_all_and_prints_the_plan() {
         &format!("{module}\n"),
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
-    assert_eq!(root.snapshot(), before);
+    assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
     assert!(!root.join("dracut.ran").exists());
     assert!(run.stdout.contains(
         "Module fxstable.ko.zst from kernel 6.1.0-55-amd64 is compatible with kernel 6.1.0-56-amd64"
@@ -383,5 +383,5 @@ fn bad_input_leaves_existing_links_untouched() {
     let before = root.snapshot();
     let run = root.run(NO_INITRAMFS, &root.module(K55, "extra/fx/missing.ko"));
     assert_eq!(run.status, 1);
-    assert_eq!(root.snapshot(), before);
+    assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
 }

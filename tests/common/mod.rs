@@ -231,6 +231,23 @@ impl Root {
     }
 }
 
+/// The paths whose inode or modification time differ between two snapshots, or that exist in
+/// only one of them: a readable failure message instead of two whole snapshots.
+pub fn changes(
+    before: &[(PathBuf, u64, SystemTime)],
+    after: &[(PathBuf, u64, SystemTime)],
+) -> Vec<String> {
+    let mut changed: Vec<String> = before
+        .iter()
+        .filter(|entry| !after.contains(entry))
+        .chain(after.iter().filter(|entry| !before.contains(entry)))
+        .map(|(path, _, _)| path.display().to_string())
+        .collect();
+    changed.sort();
+    changed.dedup();
+    changed
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.unwrap();
