@@ -13,7 +13,7 @@ use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, plan_kern
 use crate::error::Error;
 use crate::report::{self, BuildLabel};
 use crate::shell::depmod::{depmod_command, indexes_stale_for, run_depmod};
-use crate::shell::initramfs::{Regenerator, refresh};
+use crate::shell::initramfs::{Outcome as InitramfsOutcome, Regenerator, image_path, refresh};
 use crate::shell::links::{FoundLink, apply, empty_weak_updates, read_links};
 use crate::shell::load::{
     LoadError, installed_kernels, load_kernel, module_files, module_stem, read_module,
@@ -467,8 +467,25 @@ impl Session<'_> {
                 self.say(&format!("Would check the initramfs of kernel {release}"));
                 continue;
             }
-            if let Err(err) = refresh(self.base(), release, &how) {
-                self.problem(&err);
+            match refresh(self.base(), release, &how) {
+                Ok(outcome) => {
+                    let image = image_path(self.base(), release);
+                    let line = match outcome {
+                        InitramfsOutcome::NoImage => continue,
+                        InitramfsOutcome::Unchanged => {
+                            format!("{}: modules unchanged, kept", image.display())
+                        }
+                        InitramfsOutcome::Replaced => {
+                            format!("{}: modules changed, replaced", image.display())
+                        }
+                        InitramfsOutcome::ReplacedUndecodable(why) => {
+                            format!("{}: could not be read ({why}), replaced", image.display())
+                        }
+                        InitramfsOutcome::CheckProgramRan => continue,
+                    };
+                    self.say(&line);
+                }
+                Err(err) => self.problem(&err),
             }
         }
         Ok(())
