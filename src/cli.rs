@@ -103,7 +103,10 @@ where
         dry_run: args.dry_run,
         no_initramfs: args.no_initramfs,
         verbose: args.verbose,
-        base: args.basedir.unwrap_or_else(|| PathBuf::from("/")),
+        base: args
+            .basedir
+            .map(|dir| absolute_base(&dir))
+            .unwrap_or_else(|| PathBuf::from("/")),
         dracut: args.dracut,
         check_initramfs_prog: args
             .check_initramfs_prog
@@ -111,6 +114,17 @@ where
             .filter(|words: &Vec<String>| !words.is_empty()),
     };
     Ok(Parsed { config, warnings })
+}
+
+/// The base directory as an absolute path, so that input paths given with it in front are
+/// recognised however the base was spelled.
+fn absolute_base(dir: &std::path::Path) -> PathBuf {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let text = absolute.to_string_lossy();
+    match crate::core::paths::normalize(&text) {
+        Some(normal) => PathBuf::from(format!("/{normal}")),
+        None => absolute,
+    }
 }
 
 /// The first mode in the bash tool's order wins; the rest are ignored.
@@ -200,6 +214,17 @@ mod tests {
             parse(["weak-modules", "--verbose"], String::new),
             Err(CliExit::Usage { .. })
         ));
+    }
+
+    #[test]
+    fn a_relative_base_directory_is_made_absolute() {
+        let relative = config(&["--add-modules", "--basedir", "fixtures/./root/"]);
+        let expected = std::env::current_dir().unwrap().join("fixtures/root");
+        assert_eq!(relative.base, expected);
+        assert_eq!(
+            config(&["--add-modules", "--basedir", "/"]).base,
+            PathBuf::from("/")
+        );
     }
 
     #[test]

@@ -385,3 +385,43 @@ fn bad_input_leaves_existing_links_untouched() {
     assert_eq!(run.status, 1);
     assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
 }
+
+#[test]
+fn a_relative_base_directory_accepts_absolute_and_relative_input_paths() {
+    let root = Root::new();
+    let parent = root.path().parent().unwrap();
+    let relative_base = root.path().file_name().unwrap().to_str().unwrap();
+    let absolute = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_weak-modules"))
+        .current_dir(parent)
+        .args([
+            "--basedir",
+            relative_base,
+            "--add-modules",
+            "--no-initramfs",
+        ])
+        .stdin(
+            std::fs::File::open({
+                let list = root.join("list");
+                std::fs::write(
+                    &list,
+                    format!("{absolute}\n/lib/modules/6.1.0-50-amd64/extra/fx/fxmisc.ko\n"),
+                )
+                .unwrap();
+                list
+            })
+            .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(root.link(K56, "fx/fxstable.ko.zst").is_some());
+    assert!(
+        root.link(K53, "fx/fxmisc.ko").is_some(),
+        "a path without the base is taken inside it"
+    );
+}
