@@ -152,13 +152,11 @@ fn s09_ours_one_module_that_does_not_fit_no_longer_blocks_the_batch() {
 #[test]
 fn s10_ours_a_present_incompatible_link_is_removed_and_the_new_module_linked() {
     let root = Root::new();
-    let stale = root.weak_updates(K53).join("fx");
-    std::fs::create_dir_all(&stale).unwrap();
-    std::os::unix::fs::symlink(
+    root.plant_link(
+        K53,
+        "fx/fxalloc.ko",
         "../../../6.1.0-50-amd64/extra/fx/fxalloc.ko",
-        stale.join("fxalloc.ko"),
-    )
-    .unwrap();
+    );
     let stable = root.module(K50, "extra/fx/fxstable.ko");
     let run = root.run(NO_INITRAMFS, &format!("{stable}\n"));
     assert_eq!(run.status, 0, "{}", run.stderr);

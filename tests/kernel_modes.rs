@@ -184,13 +184,11 @@ fn s24_remove_kernel_empties_weak_updates_and_keeps_the_directory() {
 #[test]
 fn remove_kernel_runs_no_depmod() {
     let root = Root::new();
-    let link_dir = root.weak_updates(K53).join("fx");
-    std::fs::create_dir_all(&link_dir).unwrap();
-    std::os::unix::fs::symlink(
+    root.plant_link(
+        K53,
+        "fx/fxstable.ko",
         "../../../6.1.0-50-amd64/extra/fx/fxstable.ko",
-        link_dir.join("fxstable.ko"),
-    )
-    .unwrap();
+    );
     let run = root.run(&["--remove-kernel", K53], "");
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(root.links(K53).is_empty());

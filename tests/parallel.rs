@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 use common::*;
 
 fn commands(root: &Root) -> Vec<(Vec<String>, String)> {
@@ -57,23 +55,9 @@ fn parallel_runs_end_where_sequential_runs_end() {
     let children: Vec<_> = commands(&parallel)
         .into_iter()
         .map(|(args, stdin)| {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_weak-modules"))
-                .arg("--basedir")
-                .arg(parallel.path())
-                .arg("--no-initramfs")
-                .args(&args)
-                .stdin(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(stdin.as_bytes())
-                .unwrap();
-            child
+            let mut all = vec!["--no-initramfs"];
+            all.extend(args.iter().map(String::as_str));
+            parallel.spawn(parallel.path(), &all, &stdin)
         })
         .collect();
     for child in children {
@@ -108,20 +92,8 @@ fn a_run_waits_while_another_holds_the_lock() {
     let root = Root::new();
     let modules = std::fs::File::open(root.join("lib/modules")).unwrap();
     let held = nix::fcntl::Flock::lock(modules, nix::fcntl::FlockArg::LockExclusive).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weak-modules"))
-        .arg("--basedir")
-        .arg(root.path())
-        .args(["--no-initramfs", "--add-modules"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(root.module(K55, "extra/fx/fxstable.ko.zst").as_bytes())
-            .unwrap();
-    }
+    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let mut child = root.spawn(root.path(), &["--no-initramfs", "--add-modules"], &module);
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert!(
         child.try_wait().unwrap().is_none(),

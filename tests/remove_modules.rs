@@ -79,9 +79,7 @@ fn s16_a_link_that_points_elsewhere_is_left_alone() {
         root.join("opt/fxmisc.ko"),
     )
     .unwrap();
-    let links = root.weak_updates(K53).join("fx");
-    std::fs::create_dir_all(&links).unwrap();
-    std::os::unix::fs::symlink("../../../../../opt/fxmisc.ko", links.join("fxmisc.ko")).unwrap();
+    root.plant_link(K53, "fx/fxmisc.ko", "../../../../../opt/fxmisc.ko");
     let before = root.links(K53);
     let run = root.run(
         REMOVE,
@@ -92,7 +90,7 @@ fn s16_a_link_that_points_elsewhere_is_left_alone() {
     assert!(
         run.stdout.contains(&format!(
             "Skipping symlink {}",
-            links.join("fxmisc.ko").display()
+            root.weak_updates(K53).join("fx/fxmisc.ko").display()
         )),
         "{}",
         run.stdout
@@ -102,13 +100,11 @@ fn s16_a_link_that_points_elsewhere_is_left_alone() {
 #[test]
 fn s17_an_unrelated_incompatible_link_is_pruned_with_its_reason() {
     let root = Root::new();
-    let links = root.weak_updates(K53).join("fx");
-    std::fs::create_dir_all(&links).unwrap();
-    std::os::unix::fs::symlink(
+    root.plant_link(
+        K53,
+        "fx/fxalloc.ko",
         "../../../6.1.0-50-amd64/extra/fx/fxalloc.ko",
-        links.join("fxalloc.ko"),
-    )
-    .unwrap();
+    );
     let run = root.run(
         REMOVE,
         &format!("{}\n", root.module(K55, "extra/fx/fxstable.ko.zst")),
@@ -128,13 +124,11 @@ fn s17_an_unrelated_incompatible_link_is_pruned_with_its_reason() {
 #[test]
 fn dangling_links_are_cleaned_with_their_reason() {
     let root = Root::new();
-    let links = root.weak_updates(K53).join("gone");
-    std::fs::create_dir_all(&links).unwrap();
-    std::os::unix::fs::symlink(
+    root.plant_link(
+        K53,
+        "gone/old.ko",
         "../../../6.1.0-50-amd64/extra/gone/old.ko",
-        links.join("old.ko"),
-    )
-    .unwrap();
+    );
     let run = root.run(
         REMOVE,
         &format!("{}\n", root.module(K50, "extra/gone/old.ko")),

@@ -63,22 +63,17 @@ pub fn resolve_link(link: &str, target: &str, base: &str) -> Option<String> {
         parts.pop();
         target
     };
-    for part in components(rest) {
-        match part {
-            "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            name => parts.push(name),
-        }
-    }
-    Some(parts.join("/"))
+    fold(parts, rest)
 }
 
 /// Lexically normalized, base-relative form of a path given on the command line: `.` and empty
 /// components dropped, `..` folded. `None` if it climbs above the root.
 pub fn normalize(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
+    fold(Vec::new(), path)
+}
+
+/// Appends the components of `path` to `parts`, folding `.` and `..`.
+fn fold<'a>(mut parts: Vec<&'a str>, path: &'a str) -> Option<String> {
     for part in components(path) {
         match part {
             "." => {}

@@ -138,6 +138,22 @@ impl Root {
     }
 
     pub fn run_in(&self, cwd: &Path, args: &[&str], stdin: &str) -> Run {
+        let child = self.spawn(cwd, args, stdin);
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().unwrap();
+        Run {
+            status: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// Starts the binary with `--basedir <root>` plus `args`, `stdin` already written and
+    /// closed, stdout and stderr captured.
+    pub fn spawn(&self, cwd: &Path, args: &[&str], stdin: &str) -> std::process::Child {
         let guard = spawn_guard();
         let mut child = Command::new(env!("CARGO_BIN_EXE_weak-modules"))
             .arg("--basedir")
@@ -150,22 +166,9 @@ impl Root {
             .spawn()
             .expect("run weak-modules");
         drop(guard);
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).unwrap();
         child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = child.wait_with_output().unwrap();
-        Run {
-            status: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
     }
 
     /// A kernel that does not exist in Debian: `release` with `like`'s symvers and no modules of
@@ -197,6 +200,14 @@ impl Root {
             program.display(),
             output.status
         );
+    }
+
+    /// Puts a symlink at `weak-updates/<below>` of `release`, as another tool or an admin may
+    /// have left it.
+    pub fn plant_link(&self, release: &str, below: &str, target: &str) {
+        let link = self.weak_updates(release).join(below);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, link).unwrap();
     }
 
     pub fn remove(&self, relative: &str) {
