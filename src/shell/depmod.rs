@@ -97,3 +97,57 @@ pub fn indexes_stale_for(base: &Path, release: &str, module_below_kernel: &str) 
     };
     exists && modified(&dep_file) < modified(&module)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_map_is_passed_with_errsyms_where_there_is_one() {
+        let base = tempfile::tempdir().unwrap();
+        let without = depmod_command(base.path(), "K1");
+        assert_eq!(
+            without[1..],
+            ["-b", base.path().to_str().unwrap(), "-a", "K1"]
+        );
+        std::fs::create_dir_all(base.path().join("boot")).unwrap();
+        let map = base.path().join("boot/System.map-K1");
+        std::fs::write(&map, "").unwrap();
+        let with = depmod_command(base.path(), "K1");
+        assert_eq!(
+            with[1..],
+            [
+                "-b",
+                base.path().to_str().unwrap(),
+                "-ae",
+                "-F",
+                map.to_str().unwrap(),
+                "K1"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_live_system_gets_no_base_option() {
+        assert!(!depmod_command(Path::new("/"), "no-such-release").contains(&"-b".to_owned()));
+    }
+
+    #[test]
+    fn indexes_are_stale_when_they_miss_a_module_or_list_a_gone_one() {
+        let base = tempfile::tempdir().unwrap();
+        let kernel = base.path().join("lib/modules/K0");
+        std::fs::create_dir_all(kernel.join("extra")).unwrap();
+        std::fs::write(kernel.join("extra/m.ko"), "module").unwrap();
+        assert!(
+            indexes_stale_for(base.path(), "K0", "extra/m.ko"),
+            "no modules.dep at all"
+        );
+        std::fs::write(kernel.join("modules.dep"), "extra/m.ko:\n").unwrap();
+        assert!(!indexes_stale_for(base.path(), "K0", "extra/m.ko"));
+        std::fs::remove_file(kernel.join("extra/m.ko")).unwrap();
+        assert!(
+            indexes_stale_for(base.path(), "K0", "extra/m.ko"),
+            "lists a gone module"
+        );
+    }
+}
