@@ -14,7 +14,8 @@ if ((${#missing[@]})); then
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
+	# A mirror caught mid-sync fails the update; the lists already here may still do.
+	apt-get update -q || echo "warning: apt-get update failed, installing from the current lists" >&2
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
