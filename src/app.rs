@@ -110,9 +110,15 @@ impl Session<'_> {
         }
     }
 
+    /// A problem with a file: one line on stderr, and the exit status will be 1.
     fn problem(&mut self, err: &dyn std::fmt::Display) {
         eprintln!("weak-modules: {err}");
         self.problems += 1;
+    }
+
+    /// Something the user should know that does not fail the run.
+    fn warn(&self, message: &str) {
+        eprintln!("weak-modules: warning: {message}");
     }
 
     fn base(&self) -> &Path {
@@ -252,9 +258,7 @@ impl Session<'_> {
             .map(|link| normalize_module_name(&module_stem(Path::new(&link.link))))
             .collect();
         for replacement in self.other_builds_named(&gone) {
-            if !members.contains(&replacement) {
-                members.push(replacement);
-            }
+            member_index(&mut members, replacement);
         }
         let builds: Vec<Build> = members
             .iter()
@@ -288,18 +292,13 @@ impl Session<'_> {
         let resolved = resolve_link(&found.link, &found.target_text, &base);
         let leads_to = match resolved {
             Some(path) if self.base().join(&path).is_file() => match self.load(&path, false) {
-                Some(module) => {
-                    if !members.contains(&module) {
-                        members.push(module);
-                    }
-                    LinkedModule::Build(members.iter().position(|m| *m == module).unwrap_or(0))
-                }
+                Some(module) => LinkedModule::Build(member_index(members, module)),
                 None => {
                     let link = self.base().join(&found.link);
-                    eprintln!(
-                        "weak-modules: warning: {}: target cannot be read as a module, left alone",
+                    self.warn(&format!(
+                        "{}: target cannot be read as a module, left alone",
                         link.display()
-                    );
+                    ));
                     LinkedModule::Unreadable
                 }
             },
@@ -489,6 +488,17 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The position of `module` among the kernel's builds, adding it if it is not there yet.
+fn member_index(members: &mut Vec<usize>, module: usize) -> usize {
+    match members.iter().position(|m| *m == module) {
+        Some(index) => index,
+        None => {
+            members.push(module);
+            members.len() - 1
+        }
     }
 }
 

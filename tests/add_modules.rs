@@ -423,3 +423,21 @@ fn a_relative_base_directory_accepts_absolute_and_relative_input_paths() {
         "a path without the base is taken inside it"
     );
 }
+
+#[test]
+fn a_link_to_something_unreadable_is_left_alone_with_a_warning() {
+    let root = Root::new();
+    std::fs::write(root.join("opt-notes.ko"), "not a module").unwrap();
+    root.plant_link(K53, "odd/notes.ko", "../../../../../opt-notes.ko");
+    let module = root.module(K50, "extra/fx/fxstable.ko");
+    let run = root.run(&["--add-modules", "--no-initramfs"], &module);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(root.link(K53, "odd/notes.ko").is_some());
+    assert!(root.link(K53, "fx/fxstable.ko").is_some());
+    assert!(
+        run.stderr.contains("weak-modules: warning: ")
+            && run.stderr.contains("odd/notes.ko: target cannot be read as a module, left alone"),
+        "{}",
+        run.stderr
+    );
+}
