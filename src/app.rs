@@ -92,11 +92,13 @@ fn read_paths(input: impl BufRead, config: &Config) -> Result<Vec<String>, Error
         if line.trim().is_empty() {
             continue;
         }
-        let absolute = cwd.join(line);
+        let Some(absolute) = normalize(&cwd.join(line).to_string_lossy()) else {
+            continue;
+        };
+        let absolute = PathBuf::from(format!("/{absolute}"));
         let inside = absolute.strip_prefix(&config.base).unwrap_or(&absolute);
-        if let Some(path) = normalize(&inside.to_string_lossy())
-            && !paths.contains(&path)
-        {
+        let path = inside.to_string_lossy().trim_start_matches('/').to_owned();
+        if !paths.contains(&path) {
             paths.push(path);
         }
     }
