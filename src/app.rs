@@ -6,9 +6,8 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Mode};
-use crate::core::elf::ModuleFacts;
-use crate::core::kernel::{normalize_module_name, vermagic_release};
-use crate::core::paths::{normalize, resolve_link};
+use crate::core::kernel::normalize_module_name;
+use crate::core::paths::{normalize, release_from_path, resolve_link};
 use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, plan_kernel};
 use crate::error::Error;
 use crate::report::{self, BuildLabel};
@@ -16,7 +15,7 @@ use crate::shell::depmod::{depmod_command, indexes_stale_for, run_depmod};
 use crate::shell::initramfs::{Outcome as InitramfsOutcome, Regenerator, image_path, refresh};
 use crate::shell::links::{FoundLink, apply, empty_weak_updates, read_links};
 use crate::shell::load::{
-    LoadError, installed_kernels, load_kernel, module_files, module_stem, read_module,
+    LoadError, ModuleFile, installed_kernels, load_kernel, module_files, module_stem,
     symvers_candidates, symvers_file,
 };
 use crate::shell::lock::lock_base;
@@ -39,9 +38,7 @@ struct Planned {
 struct Loaded {
     /// Relative to the base, as first named.
     path: String,
-    name: String,
-    built_for: String,
-    facts: ModuleFacts,
+    file: ModuleFile,
 }
 
 struct Session<'c> {
@@ -135,20 +132,11 @@ impl Session<'_> {
         if let Some(known) = self.by_identity.get(&identity) {
             return *known;
         }
-        let loaded = match read_module(&absolute) {
-            Ok(facts) => {
-                let built_for = facts
-                    .vermagic
-                    .as_deref()
-                    .map(vermagic_release)
-                    .filter(|release| !release.is_empty())
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| release_from_path(path));
+        let loaded = match ModuleFile::read(&absolute) {
+            Ok(file) => {
                 self.modules.push(Loaded {
                     path: path.to_owned(),
-                    name: facts.name.clone().unwrap_or_else(|| module_stem(&absolute)),
-                    built_for,
-                    facts,
+                    file,
                 });
                 Some(self.modules.len() - 1)
             }
@@ -268,9 +256,9 @@ impl Session<'_> {
                 let module = &self.modules[m];
                 Build {
                     path: &module.path,
-                    name: &module.name,
-                    built_for: &module.built_for,
-                    facts: &module.facts,
+                    name: &module.file.name,
+                    built_for: &module.file.built_for,
+                    facts: &module.file.facts,
                 }
             })
             .collect();
@@ -319,7 +307,7 @@ impl Session<'_> {
         }
         let label = |member: usize| {
             let module = &self.modules[members[member]];
-            format!("/{} (kernel {})", module.path, module.built_for)
+            format!("/{} (kernel {})", module.path, module.file.built_for)
         };
         let mut lines = Vec::new();
         for (index, status) in plan.statuses.iter().enumerate().take(offered) {
@@ -327,7 +315,7 @@ impl Session<'_> {
             let file_name = module.path.rsplit('/').next().unwrap_or(&module.path);
             let build = BuildLabel {
                 file_name,
-                built_for: &module.built_for,
+                built_for: &module.file.built_for,
             };
             lines.extend(report::status_lines(&build, &plan.release, status, label));
         }
@@ -420,11 +408,15 @@ impl Session<'_> {
             .map(|&m| {
                 (
                     self.modules[m].path.clone(),
-                    self.modules[m].built_for.clone(),
+                    self.modules[m].file.built_for.clone(),
                 )
             })
             .collect();
-        owners.extend(paths.iter().map(|p| (p.clone(), release_from_path(p))));
+        owners.extend(
+            paths
+                .iter()
+                .map(|p| (p.clone(), release_from_path(p).to_owned())),
+        );
         owners
             .into_iter()
             .filter(|(_, release)| installed.contains(release))
@@ -502,19 +494,6 @@ fn member_index(members: &mut Vec<usize>, module: usize) -> usize {
             members.len() - 1
         }
     }
-}
-
-/// The release in `lib/modules/<release>/...`, for modules whose file is gone or has no
-/// vermagic.
-fn release_from_path(path: &str) -> String {
-    let below = path
-        .strip_prefix("usr/")
-        .unwrap_or(path)
-        .strip_prefix("lib/modules/");
-    below
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Used by error reporting for kernels without symvers.

@@ -4,43 +4,24 @@
 use std::path::{Path, PathBuf};
 
 use weak_modules::core::compat::{Candidate, Reason, Verdict, decide};
-use weak_modules::core::elf::ModuleFacts;
-use weak_modules::core::kernel::{KernelAbi, vermagic_release};
-use weak_modules::shell::load::{KernelTree, load_kernel, module_stem, read_module};
+use weak_modules::core::kernel::KernelAbi;
+use weak_modules::shell::load::{KernelTree, ModuleFile, load_kernel};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/root")
 }
 
-struct Module {
-    name: String,
-    built_for: String,
-    facts: ModuleFacts,
-}
-
-fn module(release: &str, below: &str) -> Module {
+fn module(release: &str, below: &str) -> ModuleFile {
     let path = root().join("lib/modules").join(release).join(below);
-    let facts = read_module(&path).unwrap_or_else(|err| panic!("{err}"));
-    Module {
-        name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
-        built_for: vermagic_release(facts.vermagic.as_deref().unwrap()).to_owned(),
-        facts,
-    }
+    ModuleFile::read(&path).unwrap_or_else(|err| panic!("{err}"))
 }
 
 fn kernel(release: &str) -> KernelTree {
     load_kernel(&root(), release).unwrap()
 }
 
-fn decide_all(abi: &KernelAbi, modules: &[&Module]) -> Vec<Verdict> {
-    let candidates: Vec<Candidate> = modules
-        .iter()
-        .map(|m| Candidate {
-            name: &m.name,
-            built_for: &m.built_for,
-            facts: &m.facts,
-        })
-        .collect();
+fn decide_all(abi: &KernelAbi, modules: &[&ModuleFile]) -> Vec<Verdict> {
+    let candidates: Vec<Candidate> = modules.iter().map(|m| m.candidate()).collect();
     decide(abi, &candidates)
 }
 

@@ -8,10 +8,9 @@ use std::path::Path;
 
 use common::*;
 use weak_modules::core::compat::{Candidate, decide};
-use weak_modules::core::kernel::vermagic_release;
 use weak_modules::core::plan::{Build, Status, plan_kernel};
 use weak_modules::core::rpmver;
-use weak_modules::shell::load::{load_kernel, module_stem, read_decompressed, read_module};
+use weak_modules::shell::load::{ModuleFile, load_kernel, read_decompressed, read_module};
 
 const ADD_KERNEL: &[&str] = &["--no-initramfs", "--verbose", "--add-kernel"];
 
@@ -246,35 +245,21 @@ fn assert_consistent(root: &Root, step: &str) {
             linked.push(module.canonicalize().unwrap());
         }
         let tree = load_kernel(base, &release).unwrap();
-        let facts: Vec<_> = linked
+        let modules: Vec<ModuleFile> = linked
             .iter()
-            .map(|path| read_module(path).unwrap())
+            .map(|path| ModuleFile::read(path).unwrap())
             .collect();
-        let names: Vec<String> = linked
-            .iter()
-            .zip(&facts)
-            .map(|(p, f)| f.name.clone().unwrap_or_else(|| module_stem(p)))
-            .collect();
-        let releases: Vec<String> = facts
-            .iter()
-            .map(|f| vermagic_release(f.vermagic.as_deref().unwrap()).to_owned())
-            .collect();
-        let candidates: Vec<Candidate> = (0..facts.len())
-            .map(|i| Candidate {
-                name: &names[i],
-                built_for: &releases[i],
-                facts: &facts[i],
-            })
-            .collect();
-        for (verdict, name) in decide(&tree.abi(), &candidates).iter().zip(&names) {
+        let candidates: Vec<Candidate> = modules.iter().map(ModuleFile::candidate).collect();
+        for (verdict, module) in decide(&tree.abi(), &candidates).iter().zip(&modules) {
             assert!(
                 verdict.fits(),
-                "{step}: {release}: {name} linked but {:?}",
+                "{step}: {release}: {} linked but {:?}",
+                module.name,
                 verdict.reasons
             );
         }
         assert_depmod_accepts(base, &release, step);
-        assert_newest(root, &release, &names, &releases, step);
+        assert_newest(root, &release, &modules, step);
     }
 }
 
@@ -315,7 +300,7 @@ fn depmod() -> &'static str {
 }
 
 /// No build in another kernel's extra/ is newer than a linked one and fits in its place.
-fn assert_newest(root: &Root, release: &str, names: &[String], releases: &[String], step: &str) {
+fn assert_newest(root: &Root, release: &str, linked: &[ModuleFile], step: &str) {
     let tree = load_kernel(root.path(), release).unwrap();
     for dir in std::fs::read_dir(root.join("lib/modules")).unwrap() {
         let dir = dir.unwrap().path();
@@ -323,19 +308,12 @@ fn assert_newest(root: &Root, release: &str, names: &[String], releases: &[Strin
             continue;
         }
         for path in weak_modules::shell::load::module_files(&dir.join("extra")) {
-            let facts = read_module(&path).unwrap();
-            let name = facts.name.clone().unwrap_or_else(|| module_stem(&path));
-            let built_for = vermagic_release(facts.vermagic.as_deref().unwrap()).to_owned();
-            let Some(index) = names.iter().position(|n| *n == name) else {
+            let other = ModuleFile::read(&path).unwrap();
+            let Some(current) = linked.iter().find(|m| m.name == other.name) else {
                 continue;
             };
-            if rpmver::compare(&built_for, &releases[index]).is_gt() {
-                let candidate = Candidate {
-                    name: &name,
-                    built_for: &built_for,
-                    facts: &facts,
-                };
-                let verdict = &decide(&tree.abi(), &[candidate])[0];
+            if rpmver::compare(&other.built_for, &current.built_for).is_gt() {
+                let verdict = &decide(&tree.abi(), &[other.candidate()])[0];
                 assert!(
                     !verdict.fits(),
                     "{step}: {release}: the newer {} fits but is not linked",

@@ -9,9 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use weak_modules::core::compat::{Candidate, Reason, Verdict, decide};
-use weak_modules::core::elf::ModuleFacts;
-use weak_modules::core::kernel::{KernelAbi, vermagic_release};
-use weak_modules::shell::load::{load_kernel, module_files, module_stem, read_module};
+use weak_modules::core::kernel::KernelAbi;
+use weak_modules::shell::load::{ModuleFile, load_kernel, module_files};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -71,22 +70,15 @@ fn set_files(set: &str) -> Vec<PathBuf> {
 
 struct Loaded {
     file: String,
-    name: String,
-    built_for: String,
-    facts: ModuleFacts,
+    module: ModuleFile,
 }
 
 fn load_set(set: &str) -> Vec<Loaded> {
     set_files(set)
         .into_iter()
-        .map(|path| {
-            let facts = read_module(&path).unwrap_or_else(|err| panic!("{err}"));
-            Loaded {
-                file: path.file_name().unwrap().to_string_lossy().into_owned(),
-                name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
-                built_for: vermagic_release(facts.vermagic.as_deref().unwrap()).to_owned(),
-                facts,
-            }
+        .map(|path| Loaded {
+            file: path.file_name().unwrap().to_string_lossy().into_owned(),
+            module: ModuleFile::read(&path).unwrap_or_else(|err| panic!("{err}")),
         })
         .collect()
 }
@@ -117,17 +109,13 @@ fn native_verdicts_equal_depmod_for_every_case_depmod_can_judge() {
         abi.vermagic_tail = tree.vermagic_tail.clone();
         let candidates: Vec<Candidate> = modules
             .iter()
-            .map(|module| Candidate {
-                name: &module.name,
-                built_for: &module.built_for,
-                facts: &module.facts,
-            })
+            .map(|loaded| loaded.module.candidate())
             .collect();
         let verdicts = decide(&abi, &candidates);
         for (module, verdict) in modules.iter().zip(&verdicts) {
             // depmod compares an unversioned module's imports against CRC 0 and reports every
             // one: it cannot judge those (compat-rules §3.1, §3.2).
-            if module.facts.versions.is_none() {
+            if module.module.facts.versions.is_none() {
                 continue;
             }
             let row = &expected[&module.file];
@@ -138,7 +126,7 @@ fn native_verdicts_equal_depmod_for_every_case_depmod_can_judge() {
                 deps: verdict
                     .uses
                     .iter()
-                    .map(|index| modules[*index].name.clone())
+                    .map(|index| modules[*index].module.name.clone())
                     .collect(),
             };
             if (native.ok, &native.disagrees, &native.unknown, &native.deps)

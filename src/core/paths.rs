@@ -19,6 +19,16 @@ pub fn link_subpath(module: &str, built_for: &str) -> String {
     module.to_owned()
 }
 
+/// The release in `.../lib/modules/<release>/...`: what a module belongs to when it has no
+/// vermagic, or its file is gone. Empty when the path has no such part.
+pub fn release_from_path(path: &str) -> &str {
+    let after = match path.find("lib/modules/") {
+        Some(start) if start == 0 || path[..start].ends_with('/') => &path[start + 12..],
+        _ => return "",
+    };
+    after.split('/').next().unwrap_or("")
+}
+
 /// The weak-updates directory of a kernel, relative to the base.
 pub fn weak_updates_dir(release: &str) -> String {
     format!("lib/modules/{release}/weak-updates")
@@ -118,6 +128,15 @@ mod tests {
             link_subpath("lib/modules/K0x/extra/m.ko", "K0"),
             "lib/modules/K0x/extra/m.ko"
         );
+    }
+
+    #[test]
+    fn the_release_is_read_from_lib_modules_in_a_path() {
+        assert_eq!(release_from_path("lib/modules/K0/extra/m.ko"), "K0");
+        assert_eq!(release_from_path("usr/lib/modules/K0/extra/m.ko"), "K0");
+        assert_eq!(release_from_path("/tmp/b/lib/modules/K0/extra/m.ko"), "K0");
+        assert_eq!(release_from_path("opt/x/m.ko"), "");
+        assert_eq!(release_from_path("mylib/modules/K0/m.ko"), "");
     }
 
     #[test]

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use crate::core::abi::Export;
+use crate::core::compat::Candidate;
 use crate::core::elf::{ElfError, ModuleFacts, parse_module};
-use crate::core::kernel::{KernelAbi, vermagic_tail};
+use crate::core::kernel::{KernelAbi, vermagic_release, vermagic_tail};
+use crate::core::paths::release_from_path;
 use crate::core::symvers::{KernelSymvers, SymversError};
 use crate::shell::decompress::{DecompressError, decompress};
 
@@ -121,6 +123,40 @@ pub fn read_symvers(path: &Path) -> Result<KernelSymvers, LoadError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// A module file as the decision sees it: its facts, the name the kernel knows it by and the
+/// release it was built for.
+#[derive(Debug)]
+pub struct ModuleFile {
+    pub name: String,
+    pub built_for: String,
+    pub facts: ModuleFacts,
+}
+
+impl ModuleFile {
+    /// Reads and parses a module. Its name comes from modinfo, else the file name; its release
+    /// from the vermagic, else the `lib/modules/<release>/` part of the path.
+    pub fn read(path: &Path) -> Result<Self, LoadError> {
+        let facts = read_module(path)?;
+        let built_for = match facts.vermagic.as_deref().map(vermagic_release) {
+            Some(release) if !release.is_empty() => release.to_owned(),
+            _ => release_from_path(&path.to_string_lossy()).to_owned(),
+        };
+        Ok(ModuleFile {
+            name: facts.name.clone().unwrap_or_else(|| module_stem(path)),
+            built_for,
+            facts,
+        })
+    }
+
+    pub fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            name: &self.name,
+            built_for: &self.built_for,
+            facts: &self.facts,
+        }
+    }
 }
 
 /// A module a kernel ships itself.
