@@ -1,0 +1,66 @@
+//! How long deciding takes once everything is loaded, and how long loading one installed
+//! kernel (symvers plus the modules it ships) takes from the fixture system root.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use weak_modules::core::compat::{Candidate, decide};
+use weak_modules::shell::load::{ModuleFile, load_kernel, module_files};
+
+/// The candidates were built for the first kernel and are judged against the second, the
+/// usual case of a minor kernel update.
+const CANDIDATES_BUILT_FOR: &str = "6.1.0-55-amd64";
+const TARGET_KERNEL: &str = "6.1.0-56-amd64";
+
+/// One with a gzip symvers in /boot and zstd/xz modules in `extra/`, one with a zstd symvers
+/// in its lib/modules directory.
+const LOADED_KERNELS: &[&str] = &["6.1.0-55-amd64", "6.1.0-56-amd64"];
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn load_candidates(release: &str) -> Vec<ModuleFile> {
+    let paths = module_files(&fixtures().join("built").join(release));
+    assert!(!paths.is_empty(), "no fixture modules built for {release}");
+    paths
+        .iter()
+        .map(|path| ModuleFile::read(path).unwrap_or_else(|err| panic!("{err}")))
+        .collect()
+}
+
+fn decide_minor_update(c: &mut Criterion) {
+    let target =
+        load_kernel(&fixtures().join("root"), TARGET_KERNEL).unwrap_or_else(|err| panic!("{err}"));
+    let abi = target.abi();
+    let loaded = load_candidates(CANDIDATES_BUILT_FOR);
+    let candidates: Vec<Candidate> = loaded.iter().map(ModuleFile::candidate).collect();
+    let id = format!(
+        "{}_modules_built_for_{CANDIDATES_BUILT_FOR}_on_{TARGET_KERNEL}",
+        candidates.len()
+    );
+    c.bench_function(&format!("decide/{id}"), |b| {
+        b.iter(|| decide(black_box(&abi), black_box(&candidates)));
+    });
+}
+
+fn load_installed_kernel(c: &mut Criterion) {
+    let root = fixtures().join("root");
+    let mut group = c.benchmark_group("load_kernel");
+    for release in LOADED_KERNELS {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(release),
+            release,
+            |b, release| {
+                b.iter(|| {
+                    load_kernel(black_box(&root), release).unwrap_or_else(|err| panic!("{err}"))
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide_minor_update, load_installed_kernel);
+criterion_main!(benches);
