@@ -172,9 +172,22 @@ impl Session<'_> {
         }
         let _lock = lock_base(self.base(), !self.config.dry_run)?;
         let mut touched = self.stale_own_kernels(&paths, &[]);
+        // A kernel that lost one of its own modules may now take a module that one refused (a
+        // GPL-only or namespaced export, a same-name module): it is checked against every
+        // installed build, as --add-kernel would.
+        let lost_own: BTreeSet<String> = paths
+            .iter()
+            .filter(|path| !self.base().join(path).exists())
+            .map(|path| release_from_path(path).to_owned())
+            .collect();
         for release in installed_kernels(self.base())? {
             self.say_skipped_symlinks(&release, &paths)?;
-            let Some(planned) = self.plan_for(&release, &[])? else {
+            let offered = if lost_own.contains(&release) {
+                self.extra_builds_except(&release)
+            } else {
+                Vec::new()
+            };
+            let Some(planned) = self.plan_for(&release, &offered)? else {
                 continue;
             };
             if self.commit(&release, planned, 0)? {

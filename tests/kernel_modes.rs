@@ -346,9 +346,10 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
     // the same ABI) arrives, A is removed (its extra/ stays: it belongs to kmod packages),
     // and B's fxexport is removed again.
     //
-    // fxpriv stays out: B's fxexport refuses it, and removing that again with --remove-modules
-    // does not bring it back (as in the bash tool, a removal links only other builds of the
-    // removed module); the next --add-kernel would, so a second pass would not be a no-op.
+    // fxpriv stays out. B's fxexport refuses it; when that build is removed, B itself
+    // re-checks every installed build (its own module is gone) and takes fxpriv back, but C,
+    // whose link to it only moves to A's older build, does not; the next --add-kernel of C
+    // would, so the second pass would not be a no-op.
     let root = Root::new();
     root.remove("lib/modules/6.1.0-55-amd64/extra/fxdep/fxpriv.ko");
     let v2 = root.join("lib/modules/6.1.0-56-amd64/extra/fxdep/fxexport.ko");
@@ -432,7 +433,7 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
 }
 
 #[test]
-fn a_kernel_s_new_own_module_that_refuses_a_linked_one_removes_that_link() {
+fn a_kernel_s_own_module_that_refuses_a_linked_one_removes_that_link_until_it_goes() {
     // 6.1.0-56 first without its fxexport: fxpriv of -55 is linked there. Then a kmod package
     // installs fxexport version 2 for -56: fx_open became GPL-only, fx_open2 namespaced.
     let root = Root::new();
@@ -462,5 +463,18 @@ fn a_kernel_s_new_own_module_that_refuses_a_linked_one_removes_that_link() {
         ),
         "{}",
         run.stdout
+    );
+
+    // The package goes again: -56 lost its own module and re-checks every installed build.
+    std::fs::remove_file(&v2).unwrap();
+    let run = root.run(
+        &["--remove-modules", "--no-initramfs"],
+        v2.to_str().unwrap(),
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        root.link(K56, "fxdep/fxpriv.ko").is_some(),
+        "{:?}",
+        root.links(K56)
     );
 }
