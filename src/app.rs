@@ -190,7 +190,7 @@ impl Session<'_> {
             let Some(planned) = self.plan_for(&release, &offered)? else {
                 continue;
             };
-            if self.commit(&release, planned, 0)? {
+            if self.commit(&release, planned, 0) {
                 touched.insert(release);
             }
         }
@@ -230,7 +230,7 @@ impl Session<'_> {
     /// Plans, reports and (unless dry run) applies one kernel. Returns whether it changed.
     fn reconcile(&mut self, release: &str, offered: &[usize]) -> Result<bool, Error> {
         match self.plan_for(release, offered)? {
-            Some(planned) => self.commit(release, planned, offered.len()),
+            Some(planned) => Ok(self.commit(release, planned, offered.len())),
             None => Ok(false),
         }
     }
@@ -280,14 +280,20 @@ impl Session<'_> {
     }
 
     /// Reports a plan (the verdicts of the first `offered` builds, then every action) and
-    /// applies it unless this is a dry run. Returns whether the kernel changed.
-    fn commit(&mut self, release: &str, planned: Planned, offered: usize) -> Result<bool, Error> {
+    /// applies it unless this is a dry run. Returns whether the kernel changed. A failed step
+    /// is reported and ends this kernel's changes; what was done before it stays done.
+    fn commit(&mut self, release: &str, planned: Planned, offered: usize) -> bool {
         self.report(&planned.plan, &planned.members, offered);
-        let changed = planned.plan.changes_anything();
-        if !self.config.dry_run && changed {
-            apply(self.base(), release, &planned.plan.actions)?;
+        if self.config.dry_run || !planned.plan.changes_anything() {
+            return planned.plan.changes_anything();
         }
-        Ok(changed)
+        match apply(self.base(), release, &planned.plan.actions) {
+            Ok(()) => true,
+            Err(stopped) => {
+                self.problem(&stopped);
+                stopped.done > 0
+            }
+        }
     }
 
     fn existing_link(&mut self, found: &FoundLink, members: &mut Vec<usize>) -> ExistingLink {

@@ -447,3 +447,31 @@ fn a_link_to_something_unreadable_is_left_alone_with_a_warning() {
         run.stderr
     );
 }
+
+#[test]
+fn a_file_in_the_way_is_left_alone_and_the_other_kernels_still_change() {
+    let root = Root::new();
+    let in_the_way = root.weak_updates(K56).join("fx/fxstable.ko.zst");
+    std::fs::create_dir_all(in_the_way.parent().unwrap()).unwrap();
+    std::fs::write(&in_the_way, "an admin's file").unwrap();
+    let input = format!(
+        "{}\n{}\n",
+        root.module(K55, "extra/fx/fxstable.ko.zst"),
+        root.module(K50, "extra/fx/fxmisc.ko")
+    );
+    let run = root.run(&["--add-modules", "--no-initramfs"], &input);
+    assert_eq!(run.status, 1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "weak-modules: {}: not a symlink, left alone\n",
+            in_the_way.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&in_the_way).unwrap(),
+        "an admin's file"
+    );
+    assert!(root.link(K53, "fx/fxmisc.ko").is_some());
+    assert!(root.reindexed().contains(&K53.to_owned()));
+}

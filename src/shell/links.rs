@@ -71,16 +71,24 @@ pub fn read_links(base: &Path, release: &str) -> Result<Vec<FoundLink>, LinkErro
     Ok(links)
 }
 
+/// Where applying a plan stopped: the failure, after how many actions were done.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Stopped {
+    pub done: usize,
+    pub error: LinkError,
+}
+
 /// Carries out one kernel's actions in order. Stops at the first failure: what was done stays
 /// done (each step is complete in itself), what was not leaves the old state.
-pub fn apply(base: &Path, release: &str, actions: &[Action]) -> Result<(), LinkError> {
+pub fn apply(base: &Path, release: &str, actions: &[Action]) -> Result<(), Stopped> {
     let root = base.join(weak_updates_dir(release));
-    for action in actions {
-        let path = checked_path(base, &root, action.link_path())?;
-        match action {
-            Action::Link { target, .. } => place_link(&root, &path, target)?,
-            Action::Unlink { .. } => remove_link(&root, &path)?,
-        }
+    for (done, action) in actions.iter().enumerate() {
+        let step = checked_path(base, &root, action.link_path()).and_then(|path| match action {
+            Action::Link { target, .. } => place_link(&root, &path, target),
+            Action::Unlink { .. } => remove_link(&root, &path),
+        });
+        step.map_err(|error| Stopped { done, error })?;
     }
     Ok(())
 }
