@@ -6,7 +6,6 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Mode};
-use crate::core::kernel::normalize_module_name;
 use crate::core::paths::{normalize, release_from_path, resolve_link};
 use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, plan_kernel};
 use crate::error::Error;
@@ -15,8 +14,8 @@ use crate::shell::depmod::{depmod_command, indexes_stale_for, run_depmod};
 use crate::shell::initramfs::{Outcome as InitramfsOutcome, Regenerator, image_path, refresh};
 use crate::shell::links::{FoundLink, apply, empty_weak_updates, read_links};
 use crate::shell::load::{
-    LoadError, ModuleFile, installed_kernels, load_kernel, module_files, module_stem,
-    symvers_candidates, symvers_file,
+    LoadError, ModuleFile, installed_kernels, load_kernel, module_files, symvers_candidates,
+    symvers_file,
 };
 use crate::shell::lock::lock_base;
 
@@ -254,14 +253,16 @@ impl Session<'_> {
             .iter()
             .map(|link| self.existing_link(link, &mut members))
             .collect();
-        // A link whose module is gone may be replaced by another build of that module.
-        let gone: BTreeSet<String> = existing
+        // A link whose module is gone may be replaced by another build of that module, and
+        // what the gone module refused (an export it offered, a same-name module) may fit now:
+        // such a kernel is checked against every installed build, as --add-kernel would.
+        if existing
             .iter()
-            .filter(|link| link.leads_to == LinkedModule::Gone)
-            .map(|link| normalize_module_name(&module_stem(Path::new(&link.link))))
-            .collect();
-        for replacement in self.other_builds_named(&gone) {
-            member_index(&mut members, replacement);
+            .any(|link| link.leads_to == LinkedModule::Gone)
+        {
+            for build in self.extra_builds_except(release) {
+                member_index(&mut members, build);
+            }
         }
         let builds: Vec<Build> = members
             .iter()
@@ -365,22 +366,6 @@ impl Session<'_> {
             }
         }
         Ok(())
-    }
-
-    /// Builds of the named modules found in any kernel's `extra/`: what a removed link may be
-    /// replaced with.
-    fn other_builds_named(&mut self, names: &BTreeSet<String>) -> Vec<usize> {
-        let mut found = Vec::new();
-        if names.is_empty() {
-            return found;
-        }
-        for path in self.extra_modules_except("") {
-            let stem = normalize_module_name(&module_stem(Path::new(&path)));
-            if names.contains(&stem) {
-                found.extend(self.load(&path, true));
-            }
-        }
-        found
     }
 
     /// Every readable module in `extra/` of every kernel directory but one.

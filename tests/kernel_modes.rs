@@ -345,13 +345,7 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
     // of its own, then a kmod package adds a newer fxexport to B, kernel C (a third kernel of
     // the same ABI) arrives, A is removed (its extra/ stays: it belongs to kmod packages),
     // and B's fxexport is removed again.
-    //
-    // fxpriv stays out. B's fxexport refuses it; when that build is removed, B itself
-    // re-checks every installed build (its own module is gone) and takes fxpriv back, but C,
-    // whose link to it only moves to A's older build, does not; the next --add-kernel of C
-    // would, so the second pass would not be a no-op.
     let root = Root::new();
-    root.remove("lib/modules/6.1.0-55-amd64/extra/fxdep/fxpriv.ko");
     let v2 = root.join("lib/modules/6.1.0-56-amd64/extra/fxdep/fxexport.ko");
     let v2_saved = std::fs::read(&v2).unwrap();
     std::fs::remove_file(&v2).unwrap();
@@ -366,6 +360,7 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
     run(&steps[0].0, &steps[0].1);
     assert!(root.link(K56, "fxdep/fxexport.ko.xz").is_some());
     assert!(root.link(K56, "fxdep/fxconsume.ko").is_some());
+    assert!(root.link(K56, "fxdep/fxpriv.ko").is_some());
     assert_consistent(&root, "add kernel B");
 
     std::fs::write(&v2, &v2_saved).unwrap();
@@ -405,6 +400,14 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
         root.links("6.1.0-56.1-amd64")
     );
     assert!(root.link("6.1.0-56.1-amd64", "fxdep/fxexport.ko").is_none());
+    // fxexport v2 had refused the proprietary fxpriv in B and C; with it gone, fxpriv fits
+    // both again, beside A's v1.
+    assert!(
+        root.link(K56, "fxdep/fxpriv.ko").is_some(),
+        "{:?}",
+        root.links(K56)
+    );
+    assert!(root.link("6.1.0-56.1-amd64", "fxdep/fxpriv.ko").is_some());
     assert_consistent(&root, "remove B's fxexport");
 
     // The same commands again, on the settled tree: each is a no-op. The module the
