@@ -481,3 +481,43 @@ fn a_kernel_s_own_module_that_refuses_a_linked_one_removes_that_link_until_it_go
         root.links(K56)
     );
 }
+
+#[test]
+fn a_module_refused_by_the_newest_provider_build_fits_when_that_build_falls() {
+    // fxexport v2 (6.1.0-56) would refuse fxpriv, but v2 does not fit itself here (its
+    // vermagic is made an rt one), so v1 (6.1.0-55) is chosen, and fxpriv fits beside it.
+    let root = fixtures().join("root");
+    let tree = load_kernel(&root, K56).unwrap();
+    let abi = weak_modules::core::kernel::KernelAbi::new("6.1.0-56.1-amd64", &tree.symvers);
+    let mut v2 =
+        ModuleFile::read(&root.join("lib/modules/6.1.0-56-amd64/extra/fxdep/fxexport.ko")).unwrap();
+    v2.facts.vermagic = Some("6.1.0-56-amd64 SMP preempt_rt mod_unload modversions ".into());
+    let mut abi = abi;
+    abi.vermagic_tail = tree.vermagic_tail.clone();
+    let v1 = ModuleFile::read(&root.join("lib/modules/6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz"))
+        .unwrap();
+    let private =
+        ModuleFile::read(&root.join("lib/modules/6.1.0-55-amd64/extra/fxdep/fxpriv.ko")).unwrap();
+    let builds = [
+        build_of("lib/modules/6.1.0-56-amd64/extra/fxdep/fxexport.ko", &v2),
+        build_of("lib/modules/6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz", &v1),
+        build_of("lib/modules/6.1.0-55-amd64/extra/fxdep/fxpriv.ko", &private),
+    ];
+    let plan = plan_kernel(&abi, &builds, &[], false);
+    assert!(
+        matches!(plan.statuses[0], Status::DoesNotFit(_)),
+        "{:?}",
+        plan.statuses[0]
+    );
+    assert_eq!(plan.statuses[1], Status::Fits { shadowed: false });
+    assert_eq!(plan.statuses[2], Status::Fits { shadowed: false });
+}
+
+fn build_of<'a>(path: &'a str, module: &'a ModuleFile) -> Build<'a> {
+    Build {
+        path,
+        name: &module.name,
+        built_for: &module.built_for,
+        facts: &module.facts,
+    }
+}

@@ -152,9 +152,14 @@ fn choose_builds(kernel: &KernelAbi, builds: &[Build], linked: &BTreeSet<usize>)
             })
             .collect();
         let verdicts = decide(kernel, &candidates_of(builds, &chosen));
+        let providers: BTreeSet<&str> = chosen
+            .iter()
+            .map(|&i| builds[i].name)
+            .filter(|name| !kernel.ships_module(name))
+            .collect();
         let mut newly_excluded = false;
         for (&build, verdict) in chosen.iter().zip(&verdicts) {
-            if fails_on_its_own(verdict) && !excluded.contains_key(&build) {
+            if fails_on_its_own(verdict, &providers) && !excluded.contains_key(&build) {
                 excluded.insert(build, verdict.reasons.clone());
                 newly_excluded = true;
             }
@@ -207,13 +212,22 @@ fn judge_passed_over(
     }
 }
 
-/// A build that falls only because a provider fell may fit once another build of that
-/// provider is chosen, so it stays in the running.
-fn fails_on_its_own(verdict: &Verdict) -> bool {
-    verdict
-        .reasons
-        .iter()
-        .any(|reason| !matches!(reason, Reason::ProviderDoesNotFit { .. }))
+/// Whether a build fails for a reason that no choice of other builds can change. One that
+/// falls only because of what another candidate offers (that provider fell, or its export is
+/// GPL-only, namespaced or of another CRC) may fit once another build of that provider is
+/// chosen, so it stays in the running.
+fn fails_on_its_own(verdict: &Verdict, candidate_providers: &BTreeSet<&str>) -> bool {
+    verdict.reasons.iter().any(|reason| {
+        let provider = match reason {
+            Reason::ProviderDoesNotFit { .. } => return false,
+            Reason::CrcMismatch { provider, .. }
+            | Reason::GplOnly { provider, .. }
+            | Reason::NamespaceNotImported { provider, .. }
+            | Reason::RestrictedExport { provider, .. } => provider,
+            _ => return true,
+        };
+        !candidate_providers.contains(provider.as_str())
+    })
 }
 
 fn builds_by_name_newest_first(
