@@ -222,3 +222,27 @@ fn a_provider_that_falls_takes_its_users_with_it() {
     lost.sort();
     assert_eq!(lost, ["fx_gpl", "fx_ns", "fx_plain"]);
 }
+
+#[test]
+fn ppc64_dot_imports_are_looked_up_without_their_dot() {
+    let tree = kernel("6.1.0-56-amd64");
+    let mut stable = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    stable.facts.machine = goblin::elf::header::EM_PPC64;
+    for import in &mut stable.facts.imports {
+        if import.name == "msleep" {
+            import.name = ".msleep".into();
+        }
+    }
+    stable.facts.imports.push(weak_modules::core::abi::Import {
+        name: ".TOC.".into(),
+        weak: false,
+    });
+    assert!(decide_all(&tree.abi(), &[&stable])[0].fits());
+    stable.facts.machine = goblin::elf::header::EM_X86_64;
+    assert_eq!(
+        decide_all(&tree.abi(), &[&stable])[0].reasons,
+        [Reason::MissingSymbol {
+            symbol: ".msleep".into()
+        }]
+    );
+}

@@ -309,7 +309,8 @@ impl<'k, 'a> Context<'k, 'a> {
         self.check_unreferenced_versions(prepared, &mut verdict);
         self.check_vermagic(candidate, &mut verdict);
         for import in &candidate.facts.imports {
-            self.check_import(prepared, &import.name, import.weak, &mut verdict);
+            let name = import_name(candidate.facts, &import.name);
+            self.check_import(prepared, name, import.weak, &mut verdict);
         }
         verdict
     }
@@ -439,6 +440,16 @@ impl<'k, 'a> Context<'k, 'a> {
                 provider,
             });
         }
+    }
+}
+
+/// The name an import is exported under: ppc64 ELFv1 modules import functions by their
+/// dot-names (`.foo` for `foo`); `.TOC.` is the loader's own.
+fn import_name<'n>(facts: &ModuleFacts, name: &'n str) -> &'n str {
+    if facts.machine == goblin::elf::header::EM_PPC64 && name != ".TOC." {
+        name.strip_prefix('.').unwrap_or(name)
+    } else {
+        name
     }
 }
 
