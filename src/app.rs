@@ -123,6 +123,11 @@ impl Session<'_> {
         &self.config.base
     }
 
+    /// The installed kernels (those with a symvers file), read once per run, in name order.
+    fn installed(&self) -> Result<BTreeSet<String>, Error> {
+        Ok(installed_kernels(self.base())?.into_iter().collect())
+    }
+
     /// Reads a module once per run. `None` (after a reported problem, when `report` is set)
     /// when it cannot be read.
     fn load(&mut self, path: &str, report: bool) -> Option<usize> {
@@ -155,14 +160,15 @@ impl Session<'_> {
             return Ok(());
         }
         let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        let installed = self.installed()?;
         let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
-        let mut touched = self.stale_own_kernels(&paths, &offered);
-        for release in installed_kernels(self.base())? {
-            if self.reconcile(&release, &offered)? {
-                touched.insert(release);
+        let mut touched = self.stale_own_kernels(&installed, &paths, &offered);
+        for release in &installed {
+            if self.reconcile(release, &offered)? {
+                touched.insert(release.clone());
             }
         }
-        self.finish(touched)
+        self.finish(&installed, touched)
     }
 
     fn remove_modules(&mut self, paths: Vec<String>) -> Result<(), Error> {
@@ -170,7 +176,8 @@ impl Session<'_> {
             return Ok(());
         }
         let _lock = lock_base(self.base(), !self.config.dry_run)?;
-        let mut touched = self.stale_own_kernels(&paths, &[]);
+        let installed = self.installed()?;
+        let mut touched = self.stale_own_kernels(&installed, &paths, &[]);
         // A kernel that lost one of its own modules may now take a module that one refused (a
         // GPL-only or namespaced export, a same-name module): it is checked against every
         // installed build, as --add-kernel would.
@@ -179,21 +186,21 @@ impl Session<'_> {
             .filter(|path| !self.base().join(path).exists())
             .map(|path| release_from_path(path).to_owned())
             .collect();
-        for release in installed_kernels(self.base())? {
-            self.say_skipped_symlinks(&release, &paths)?;
-            let offered = if lost_own.contains(&release) {
-                self.extra_builds_except(&release)
+        for release in &installed {
+            self.say_skipped_symlinks(release, &paths)?;
+            let offered = if lost_own.contains(release) {
+                self.extra_builds_except(release)
             } else {
                 Vec::new()
             };
-            let Some(planned) = self.plan_for(&release, &offered)? else {
+            let Some(planned) = self.plan_for(release, &offered)? else {
                 continue;
             };
-            if self.commit(&release, planned, 0) {
-                touched.insert(release);
+            if self.commit(release, planned, 0) {
+                touched.insert(release.clone());
             }
         }
-        self.finish(touched)
+        self.finish(&installed, touched)
     }
 
     fn add_kernel(&mut self, release: &str) -> Result<(), Error> {
@@ -204,12 +211,13 @@ impl Session<'_> {
             });
         }
         let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        let installed = self.installed()?;
         let offered = self.extra_builds_except(release);
         let mut touched = BTreeSet::new();
         if self.reconcile(release, &offered)? {
             touched.insert(release.to_owned());
         }
-        self.finish(touched)
+        self.finish(&installed, touched)
     }
 
     fn remove_kernel(&mut self, release: &str) -> Result<(), Error> {
@@ -402,11 +410,12 @@ impl Session<'_> {
 
     /// The modules' own kernels whose indexes do not match them yet (the bash tool always runs
     /// depmod there; we do when it has something to do).
-    fn stale_own_kernels(&self, paths: &[String], offered: &[usize]) -> BTreeSet<String> {
-        let installed: BTreeSet<String> = installed_kernels(self.base())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+    fn stale_own_kernels(
+        &self,
+        installed: &BTreeSet<String>,
+        paths: &[String],
+        offered: &[usize],
+    ) -> BTreeSet<String> {
         let mut owners: Vec<(String, String)> = offered
             .iter()
             .map(|&m| {
@@ -435,8 +444,11 @@ impl Session<'_> {
     }
 
     /// depmod, then initramfs, for every kernel touched.
-    fn finish(&mut self, touched: BTreeSet<String>) -> Result<(), Error> {
-        let installed: BTreeSet<String> = installed_kernels(self.base())?.into_iter().collect();
+    fn finish(
+        &mut self,
+        installed: &BTreeSet<String>,
+        touched: BTreeSet<String>,
+    ) -> Result<(), Error> {
         for release in &touched {
             if !installed.contains(release) {
                 self.say(&format!(

@@ -244,7 +244,6 @@ fn read_vermagic_tail(path: &Path) -> Option<String> {
 /// Module files below `dir`, sorted, following no symlinks.
 pub fn module_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = WalkDir::new(dir)
-        .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_file() && is_module_file(entry.path()))
