@@ -1,23 +1,33 @@
 //! One run: read the input and the tree, plan each kernel with the pure core, report, apply
-//! under the lock, then depmod and initramfs for the kernels that changed.
+//! under the lock, then depmod and initramfs for the kernels that are owed them: those whose
+//! links changed, those whose indexes do not match their tree, and those an interrupted or
+//! failed run left a record for.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Mode};
+use crate::core::index::index_mismatch;
 use crate::core::paths::{normalize, release_from_path, resolve_link};
-use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, plan_kernel};
+use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, Obstacle, plan_kernel};
 use crate::error::Error;
 use crate::report::{self, BuildLabel};
-use crate::shell::depmod::{depmod_command, indexes_stale_for, run_depmod};
-use crate::shell::initramfs::{Outcome as InitramfsOutcome, Regenerator, image_path, refresh};
-use crate::shell::links::{FoundLink, apply, empty_weak_updates, read_links};
-use crate::shell::load::{
-    LoadError, ModuleFile, installed_kernels, load_kernel, module_files, symvers_candidates,
-    symvers_file,
+use crate::shell::depmod::{depmod_command, indexes_stale_for, read_modules_dep, run_depmod};
+use crate::shell::initramfs::{
+    Outcome as InitramfsOutcome, Regenerator, clear_leftover_images, image_path, refresh,
 };
-use crate::shell::lock::lock_base;
+use crate::shell::input::read_lines;
+use crate::shell::links::{
+    FoundLink, WeakUpdates, apply, clear_leftovers, empty_weak_updates, read_links,
+    read_weak_updates,
+};
+use crate::shell::load::{
+    KernelTree, LoadError, ModuleFile, installed_kernels, load_kernel, module_files,
+    symvers_candidates, symvers_file,
+};
+use crate::shell::lock::{RunLock, lock_exclusive, lock_shared_if_free};
+use crate::shell::owed::{Owed, read_owed, record_owed};
 
 /// How a run ended, when it got to the end.
 #[derive(Debug, Default)]
@@ -44,8 +54,14 @@ struct Session<'c> {
     config: &'c Config,
     out: Box<dyn Write + 'c>,
     problems: usize,
+    /// Every line printed on stderr, so that a problem met twice is reported once.
+    said_on_stderr: HashSet<String>,
     modules: Vec<Loaded>,
     by_identity: HashMap<PathBuf, Option<usize>>,
+    /// Work each kernel is owed by this run or by one before it.
+    owed: BTreeMap<String, Owed>,
+    /// What each kernel's record on disk says.
+    recorded: BTreeMap<String, Owed>,
 }
 
 pub fn run<'c>(
@@ -57,48 +73,27 @@ pub fn run<'c>(
         config,
         out: Box::new(out),
         problems: 0,
+        said_on_stderr: HashSet::new(),
         modules: Vec::new(),
         by_identity: HashMap::new(),
+        owed: BTreeMap::new(),
+        recorded: BTreeMap::new(),
     };
     match &config.mode {
-        Mode::AddModules => session.add_modules(read_paths(input, config)?)?,
-        Mode::RemoveModules => session.remove_modules(read_paths(input, config)?)?,
+        Mode::AddModules => {
+            let paths = session.read_paths(input)?;
+            session.add_modules(paths)?;
+        }
+        Mode::RemoveModules => {
+            let paths = session.read_paths(input)?;
+            session.remove_modules(paths)?;
+        }
         Mode::AddKernel(release) => session.add_kernel(release)?,
         Mode::RemoveKernel(release) => session.remove_kernel(release)?,
     }
     Ok(Outcome {
         problems: session.problems,
     })
-}
-
-/// Stdin paths made base-relative: blank lines skipped, relative ones taken from the current
-/// directory, the base prefix optional, duplicates dropped.
-fn read_paths(input: impl BufRead, config: &Config) -> Result<Vec<String>, Error> {
-    let cwd = std::env::current_dir().map_err(|source| Error::Io {
-        path: PathBuf::from("."),
-        source,
-    })?;
-    let mut paths = Vec::new();
-    for line in input.lines() {
-        let line = line.map_err(|source| Error::Io {
-            path: PathBuf::from("<stdin>"),
-            source,
-        })?;
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Some(absolute) = normalize(&cwd.join(line).to_string_lossy()) else {
-            continue;
-        };
-        let absolute = PathBuf::from(format!("/{absolute}"));
-        let inside = absolute.strip_prefix(&config.base).unwrap_or(&absolute);
-        let path = inside.to_string_lossy().trim_start_matches('/').to_owned();
-        if !paths.contains(&path) {
-            paths.push(path);
-        }
-    }
-    Ok(paths)
 }
 
 impl Session<'_> {
@@ -108,24 +103,124 @@ impl Session<'_> {
         }
     }
 
+    fn stderr_once(&mut self, line: String) -> bool {
+        let first = self.said_on_stderr.insert(line.clone());
+        if first {
+            eprintln!("{line}");
+        }
+        first
+    }
+
     /// A problem with a file: one line on stderr, and the exit status will be 1.
     fn problem(&mut self, err: &dyn std::fmt::Display) {
-        eprintln!("weak-modules: {err}");
-        self.problems += 1;
+        if self.stderr_once(format!("weak-modules: {err}")) {
+            self.problems += 1;
+        }
     }
 
     /// Something the user should know that does not fail the run.
-    fn warn(&self, message: &str) {
-        eprintln!("weak-modules: warning: {message}");
+    fn warn(&mut self, message: &str) {
+        self.stderr_once(format!("weak-modules: warning: {message}"));
     }
 
     fn base(&self) -> &Path {
         &self.config.base
     }
 
-    /// The installed kernels (those with a symvers file), read once per run, in name order.
-    fn installed(&self) -> Result<BTreeSet<String>, Error> {
-        Ok(installed_kernels(self.base())?.into_iter().collect())
+    /// Stdin paths made base-relative: blank lines skipped, relative ones taken from the
+    /// current directory, the base prefix optional, duplicates dropped. A line that cannot be
+    /// a path is reported with its number and costs only itself.
+    fn read_paths(&mut self, input: impl BufRead) -> Result<Vec<String>, Error> {
+        let cwd = std::env::current_dir().map_err(|source| Error::Io {
+            path: PathBuf::from("."),
+            source,
+        })?;
+        let (lines, problems) = read_lines(input);
+        for problem in &problems {
+            self.problem(problem);
+        }
+        let mut paths = Vec::new();
+        for line in lines {
+            let absolute = PathBuf::from(format!(
+                "/{}",
+                normalize(&cwd.join(&line.text).to_string_lossy())
+            ));
+            let inside = absolute
+                .strip_prefix(&self.config.base)
+                .unwrap_or(&absolute);
+            let path = inside.to_string_lossy().trim_start_matches('/').to_owned();
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        Ok(paths)
+    }
+
+    /// The run's lock: exclusive when it changes things (saying once whom it waits for),
+    /// shared and only if free for a dry run, which never waits.
+    fn lock(&mut self) -> Result<Option<RunLock>, Error> {
+        let mut notice = None;
+        let lock = if self.config.dry_run {
+            lock_shared_if_free(self.base(), |path, holder| {
+                notice = Some(format!(
+                    "{}: locked by {}; a dry run reads the tree without waiting",
+                    path.display(),
+                    holder_text(holder)
+                ));
+            })?
+        } else {
+            lock_exclusive(self.base(), |path, holder| {
+                eprintln!(
+                    "weak-modules: waiting for the lock on {}, held by {}",
+                    path.display(),
+                    holder_text(holder)
+                );
+            })?
+        };
+        if let Some(notice) = notice {
+            self.warn(&notice);
+        }
+        Ok(lock)
+    }
+
+    /// The installed kernels (those with a symvers file), read once per run, in name order,
+    /// and the work their records say an earlier run owes them. Leftover temporary images of
+    /// a killed run are cleared.
+    fn installed(&mut self) -> Result<BTreeSet<String>, Error> {
+        let installed: BTreeSet<String> = installed_kernels(self.base())?.into_iter().collect();
+        for release in &installed {
+            let owed = read_owed(self.base(), release);
+            if !owed.is_nothing() {
+                self.say(&format!(
+                    "Kernel {release} is owed {} by an interrupted or failed run",
+                    owed.describe()
+                ));
+                self.recorded.insert(release.clone(), owed);
+                self.owe(release, owed);
+            }
+            if !self.config.dry_run {
+                for cleared in clear_leftover_images(self.base(), release) {
+                    self.say(&format!(
+                        "Removed {}, left by an interrupted run",
+                        cleared.display()
+                    ));
+                }
+            }
+        }
+        Ok(installed)
+    }
+
+    fn owe(&mut self, release: &str, work: Owed) {
+        let owed = self.owed.entry(release.to_owned()).or_default();
+        *owed = owed.and(work);
+    }
+
+    /// What a change to a kernel's modules owes it.
+    fn work_for_a_change(&self) -> Owed {
+        Owed {
+            depmod: true,
+            initramfs: !self.config.no_initramfs,
+        }
     }
 
     /// Reads a module once per run. `None` (after a reported problem, when `report` is set)
@@ -159,25 +254,30 @@ impl Session<'_> {
         if paths.is_empty() {
             return Ok(());
         }
-        let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        let _lock = self.lock()?;
         let installed = self.installed()?;
         let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
-        let mut touched = self.stale_own_kernels(&installed, &paths, &offered);
-        for release in &installed {
-            if self.reconcile(release, &offered)? {
-                touched.insert(release.clone());
-            }
+        let work = self.work_for_a_change();
+        for release in self.stale_own_kernels(&installed, &paths, &offered) {
+            self.owe(&release, work);
         }
-        self.finish(&installed, touched)
+        for release in &installed {
+            self.reconcile(release, &offered);
+        }
+        self.finish(&installed);
+        Ok(())
     }
 
     fn remove_modules(&mut self, paths: Vec<String>) -> Result<(), Error> {
         if paths.is_empty() {
             return Ok(());
         }
-        let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        let _lock = self.lock()?;
         let installed = self.installed()?;
-        let mut touched = self.stale_own_kernels(&installed, &paths, &[]);
+        let work = self.work_for_a_change();
+        for release in self.stale_own_kernels(&installed, &paths, &[]) {
+            self.owe(&release, work);
+        }
         // A kernel that lost one of its own modules may now take a module that one refused (a
         // GPL-only or namespaced export, a same-name module): it is checked against every
         // installed build, as --add-kernel would.
@@ -187,20 +287,18 @@ impl Session<'_> {
             .map(|path| release_from_path(path).to_owned())
             .collect();
         for release in &installed {
-            self.say_skipped_symlinks(release, &paths)?;
+            self.say_skipped_symlinks(release, &paths);
             let offered = if lost_own.contains(release) {
                 self.extra_builds_except(release)
             } else {
                 Vec::new()
             };
-            let Some(planned) = self.plan_for(release, &offered)? else {
-                continue;
-            };
-            if self.commit(release, planned, 0) {
-                touched.insert(release.clone());
+            if let Some(planned) = self.plan_for(release, &offered) {
+                self.commit(release, planned, 0);
             }
         }
-        self.finish(&installed, touched)
+        self.finish(&installed);
+        Ok(())
     }
 
     fn add_kernel(&mut self, release: &str) -> Result<(), Error> {
@@ -210,57 +308,86 @@ impl Session<'_> {
                 looked_in: symvers_candidates(self.base(), release),
             });
         }
-        let _lock = lock_base(self.base(), !self.config.dry_run)?;
+        let _lock = self.lock()?;
         let installed = self.installed()?;
         let offered = self.extra_builds_except(release);
-        let mut touched = BTreeSet::new();
-        if self.reconcile(release, &offered)? {
-            touched.insert(release.to_owned());
-        }
-        self.finish(&installed, touched)
-    }
-
-    fn remove_kernel(&mut self, release: &str) -> Result<(), Error> {
-        let _lock = lock_base(self.base(), !self.config.dry_run)?;
-        if self.config.dry_run {
-            for found in read_links(self.base(), release)? {
-                self.say(&format!("rm -f {}", found.link));
-            }
-            return Ok(());
-        }
-        for link in empty_weak_updates(self.base(), release)? {
-            self.say(&format!("rm -f {link}"));
-        }
+        self.reconcile(release, &offered);
+        self.finish(&installed);
         Ok(())
     }
 
-    /// Plans, reports and (unless dry run) applies one kernel. Returns whether it changed.
-    fn reconcile(&mut self, release: &str, offered: &[usize]) -> Result<bool, Error> {
-        match self.plan_for(release, offered)? {
-            Some(planned) => Ok(self.commit(release, planned, offered.len())),
-            None => Ok(false),
+    fn remove_kernel(&mut self, release: &str) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let installed = self.installed()?;
+        // The bash tool runs no depmod for a kernel on its way out.
+        self.owed.remove(release);
+        if self.config.dry_run {
+            match read_links(self.base(), release) {
+                Ok(links) => {
+                    for found in links {
+                        self.say(&format!("rm -f {}", found.link));
+                    }
+                }
+                Err(err) => self.problem(&err),
+            }
+        } else {
+            match empty_weak_updates(self.base(), release) {
+                Ok(removed) => {
+                    for link in removed {
+                        self.say(&format!("rm -f {link}"));
+                    }
+                    if let Err(err) = record_owed(self.base(), release, Owed::default()) {
+                        self.problem(&err);
+                    }
+                }
+                Err(err) => self.problem(&err),
+            }
+        }
+        self.finish(&installed);
+        Ok(())
+    }
+
+    /// Plans, reports and (unless dry run) applies one kernel.
+    fn reconcile(&mut self, release: &str, offered: &[usize]) {
+        if let Some(planned) = self.plan_for(release, offered) {
+            self.commit(release, planned, offered.len());
         }
     }
 
     /// The plan for one kernel given the builds offered to it; `None` when the kernel cannot
-    /// be read (reported).
-    fn plan_for(&mut self, release: &str, offered: &[usize]) -> Result<Option<Planned>, Error> {
+    /// be read (reported once; its links are left as they are).
+    fn plan_for(&mut self, release: &str, offered: &[usize]) -> Option<Planned> {
         let tree = match load_kernel(self.base(), release) {
             Ok(tree) => tree,
             Err(err) => {
                 self.problem(&err);
-                return Ok(None);
+                return None;
             }
         };
         for err in &tree.unreadable {
             self.problem(err);
         }
-        let found = read_links(self.base(), release)?;
+        let weak_updates = match read_weak_updates(self.base(), release) {
+            Ok(found) => found,
+            Err(err) => {
+                self.problem(&format!("{err}; kernel {release} left as it is"));
+                return None;
+            }
+        };
+        self.clear_leftovers(&weak_updates);
+        for path in &weak_updates.foreign_names {
+            self.warn(&format!(
+                "{}: name is not UTF-8, not a link of ours, left alone",
+                path.display()
+            ));
+        }
         let mut members: Vec<usize> = offered.to_vec();
-        let existing: Vec<ExistingLink> = found
+        let existing: Vec<ExistingLink> = weak_updates
+            .links
             .iter()
             .map(|link| self.existing_link(link, &mut members))
             .collect();
+        self.check_indexes(&tree, &existing);
         // A link whose module is gone may be replaced by another build of that module, and
         // what the gone module refused (an export it offered, a same-name module) may fit now:
         // such a kernel is checked against every installed build, as --add-kernel would.
@@ -284,23 +411,130 @@ impl Session<'_> {
                 }
             })
             .collect();
-        let plan = plan_kernel(&tree.abi(), &builds, &existing, self.config.live_system());
-        Ok(Some(Planned { plan, members }))
+        let plan = plan_kernel(
+            &tree.abi(),
+            &builds,
+            &existing,
+            &weak_updates.occupied,
+            self.config.live_system(),
+        );
+        Some(Planned { plan, members })
+    }
+
+    /// Temporary names a killed run left are never links; a run that changes things clears
+    /// them.
+    fn clear_leftovers(&mut self, weak_updates: &WeakUpdates) {
+        if self.config.dry_run || weak_updates.leftovers.is_empty() {
+            return;
+        }
+        for leftover in &weak_updates.leftovers {
+            self.say(&format!(
+                "Removing {}, left by an interrupted run",
+                self.base().join(leftover).display()
+            ));
+        }
+        if let Err(err) = clear_leftovers(self.base(), &weak_updates.leftovers) {
+            self.problem(&err);
+        }
+    }
+
+    /// A kernel whose `modules.dep` does not describe its tree is owed depmod, whatever this
+    /// run changes: an earlier run may have been killed before its depmod.
+    fn check_indexes(&mut self, tree: &KernelTree, existing: &[ExistingLink]) {
+        let release = &tree.release;
+        let kernel_prefix = format!("lib/modules/{release}/");
+        let kernel_dir = self.base().join("lib/modules").join(release);
+        let below_kernel = |path: &Path| {
+            path.strip_prefix(&kernel_dir)
+                .ok()
+                .map(|below| below.to_string_lossy().into_owned())
+        };
+        let mut present: Vec<String> = tree
+            .native
+            .iter()
+            .filter_map(|module| below_kernel(&module.path))
+            .filter(|below| !below.starts_with("kernel/"))
+            .collect();
+        let mut unreadable: Vec<String> = tree
+            .unreadable
+            .iter()
+            .filter_map(|err| match err {
+                LoadError::Read { path, .. }
+                | LoadError::Decompress { path, .. }
+                | LoadError::Module { path, .. } => below_kernel(path),
+                _ => None,
+            })
+            .collect();
+        for link in existing {
+            let below = link.link.strip_prefix(&kernel_prefix).map(str::to_owned);
+            match (link.leads_to, below) {
+                (LinkedModule::Build(_), Some(below)) => present.push(below),
+                (LinkedModule::Unreadable, Some(below)) => unreadable.push(below),
+                _ => {}
+            }
+        }
+        let any_module = !tree.native.is_empty() || !present.is_empty();
+        let modules_dep = read_modules_dep(self.base(), release);
+        if let Some(mismatch) =
+            index_mismatch(modules_dep.as_deref(), &present, &unreadable, any_module)
+        {
+            self.say(&format!(
+                "Indexes of kernel {release} do not match its modules: {mismatch}"
+            ));
+            let work = self.work_for_a_change();
+            self.owe(release, work);
+        }
     }
 
     /// Reports a plan (the verdicts of the first `offered` builds, then every action) and
-    /// applies it unless this is a dry run. Returns whether the kernel changed. A failed step
-    /// is reported and ends this kernel's changes; what was done before it stays done.
-    fn commit(&mut self, release: &str, planned: Planned, offered: usize) -> bool {
+    /// applies it unless this is a dry run. The work a change owes the kernel is recorded
+    /// before the first link changes. A failed step is reported and costs only that step.
+    fn commit(&mut self, release: &str, planned: Planned, offered: usize) {
         self.report(&planned.plan, &planned.members, offered);
-        if self.config.dry_run || !planned.plan.changes_anything() {
-            return planned.plan.changes_anything();
+        for blocked in &planned.plan.blocked {
+            let module = &self.modules[planned.members[blocked.build]].path;
+            let what = match blocked.by {
+                Obstacle::NotALink => "not a symlink",
+                Obstacle::UnreadableLink => "a link to something that is not a readable module",
+            };
+            let line = format!(
+                "{}: {what}, left alone; /{module} is not linked into kernel {release}",
+                self.base().join(&blocked.link).display()
+            );
+            self.problem(&line);
         }
-        match apply(self.base(), release, &planned.plan.actions) {
-            Ok(()) => true,
-            Err(stopped) => {
-                self.problem(&stopped);
-                stopped.done > 0
+        if !planned.plan.changes_anything() {
+            return;
+        }
+        let work = self.work_for_a_change();
+        self.owe(release, work);
+        if self.config.dry_run {
+            return;
+        }
+        if !self.record(release) {
+            return;
+        }
+        let (_, failed) = apply(self.base(), release, &planned.plan.actions);
+        for failure in failed {
+            self.problem(&failure);
+        }
+    }
+
+    /// Writes what the kernel is owed into its record, if that changes the record. `false`
+    /// (after a reported problem) when it cannot be written: then nothing may change there.
+    fn record(&mut self, release: &str) -> bool {
+        let owed = self.owed.get(release).copied().unwrap_or_default();
+        if self.recorded.get(release).copied().unwrap_or_default() == owed {
+            return true;
+        }
+        match record_owed(self.base(), release, owed) {
+            Ok(()) => {
+                self.recorded.insert(release.to_owned(), owed);
+                true
+            }
+            Err(err) => {
+                self.problem(&err);
+                false
             }
         }
     }
@@ -356,12 +590,15 @@ impl Session<'_> {
     }
 
     /// The bash tool's note for a removed module whose link in this kernel points elsewhere.
-    fn say_skipped_symlinks(&mut self, release: &str, paths: &[String]) -> Result<(), Error> {
+    fn say_skipped_symlinks(&mut self, release: &str, paths: &[String]) {
         if !self.config.verbose {
-            return Ok(());
+            return;
         }
+        let Ok(links) = read_links(self.base(), release) else {
+            return;
+        };
         let base = self.base().to_string_lossy().into_owned();
-        for found in read_links(self.base(), release)? {
+        for found in links {
             let file_name = found.link.rsplit('/').next().unwrap_or_default();
             let resolved = resolve_link(&found.link, &found.target_text, &base);
             let same_file = paths.iter().any(|p| p.ends_with(&format!("/{file_name}")));
@@ -373,7 +610,6 @@ impl Session<'_> {
                 self.say(&line);
             }
         }
-        Ok(())
     }
 
     /// Every readable module in `extra/` of every kernel directory but one.
@@ -443,35 +679,53 @@ impl Session<'_> {
             .collect()
     }
 
-    /// depmod, then initramfs, for every kernel touched.
-    fn finish(
-        &mut self,
-        installed: &BTreeSet<String>,
-        touched: BTreeSet<String>,
-    ) -> Result<(), Error> {
-        for release in &touched {
-            if !installed.contains(release) {
+    /// depmod, then initramfs, for every installed kernel that is owed them. Each piece of
+    /// work is recorded before it starts and cleared from the record once it succeeded, so a
+    /// kill or a failure leaves it to the next run.
+    fn finish(&mut self, installed: &BTreeSet<String>) {
+        let owed: Vec<(String, Owed)> = std::mem::take(&mut self.owed).into_iter().collect();
+        let mut pending = BTreeMap::new();
+        for (release, work) in owed {
+            if installed.contains(&release) {
+                pending.insert(release, work);
+            } else if work.depmod {
                 self.say(&format!(
                     "Skipping depmod for non-installed kernel {release}"
                 ));
+            }
+        }
+        self.owed = pending;
+        let releases: Vec<String> = self.owed.keys().cloned().collect();
+        if !self.config.dry_run {
+            for release in &releases {
+                self.record(release);
+            }
+        }
+        for release in &releases {
+            if !self.owed[release].depmod {
                 continue;
             }
             let command = depmod_command(self.base(), release);
             self.say(&command.join(" "));
-            if !self.config.dry_run
-                && let Err(err) = run_depmod(&command)
-            {
-                self.problem(&err);
+            if self.config.dry_run {
+                continue;
+            }
+            match run_depmod(&command) {
+                Ok(()) => self.done(release, |owed| owed.depmod = false),
+                Err(err) => self.problem(&err),
             }
         }
         if self.config.no_initramfs {
-            return Ok(());
+            return;
         }
         let how = match &self.config.check_initramfs_prog {
             Some(words) => Regenerator::CheckProgram(words.join(" ")),
             None => Regenerator::Dracut(self.config.dracut.clone()),
         };
-        for release in touched.iter().filter(|r| installed.contains(*r)) {
+        for release in &releases {
+            if !self.owed[release].initramfs {
+                continue;
+            }
             if self.config.dry_run {
                 self.say(&format!("Would check the initramfs of kernel {release}"));
                 continue;
@@ -480,24 +734,41 @@ impl Session<'_> {
                 Ok(outcome) => {
                     let image = image_path(self.base(), release);
                     let line = match outcome {
-                        InitramfsOutcome::NoImage => continue,
+                        InitramfsOutcome::NoImage | InitramfsOutcome::CheckProgramRan => None,
                         InitramfsOutcome::Unchanged => {
-                            format!("{}: modules unchanged, kept", image.display())
+                            Some(format!("{}: modules unchanged, kept", image.display()))
                         }
                         InitramfsOutcome::Replaced => {
-                            format!("{}: modules changed, replaced", image.display())
+                            Some(format!("{}: modules changed, replaced", image.display()))
                         }
-                        InitramfsOutcome::ReplacedUndecodable(why) => {
-                            format!("{}: could not be read ({why}), replaced", image.display())
-                        }
-                        InitramfsOutcome::CheckProgramRan => continue,
+                        InitramfsOutcome::ReplacedUndecodable(why) => Some(format!(
+                            "{}: could not be read ({why}), replaced",
+                            image.display()
+                        )),
                     };
-                    self.say(&line);
+                    if let Some(line) = line {
+                        self.say(&line);
+                    }
+                    self.done(release, |owed| owed.initramfs = false);
                 }
                 Err(err) => self.problem(&err),
             }
         }
-        Ok(())
+    }
+
+    /// Marks a piece of a kernel's owed work done, in memory and in its record.
+    fn done(&mut self, release: &str, piece: impl FnOnce(&mut Owed)) {
+        if let Some(owed) = self.owed.get_mut(release) {
+            piece(owed);
+        }
+        self.record(release);
+    }
+}
+
+fn holder_text(holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) => format!("process {pid}"),
+        None => "another process".to_owned(),
     }
 }
 

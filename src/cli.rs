@@ -98,6 +98,16 @@ where
         message: "weak-modules: no mode given (--add-modules, --remove-modules, --add-kernel or --remove-kernel)".to_owned(),
         usage: usage(),
     })?;
+    if let Mode::AddKernel(release) | Mode::RemoveKernel(release) = &mode
+        && !crate::core::paths::is_valid_release(release)
+    {
+        return Err(CliExit::Usage {
+            message: format!(
+                "weak-modules: {release:?} is not a kernel release (one name under lib/modules, without '/' or '..')"
+            ),
+            usage: usage(),
+        });
+    }
     let config = Config {
         mode,
         dry_run: args.dry_run,
@@ -121,10 +131,7 @@ where
 fn absolute_base(dir: &std::path::Path) -> PathBuf {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
     let text = absolute.to_string_lossy();
-    match crate::core::paths::normalize(&text) {
-        Some(normal) => PathBuf::from(format!("/{normal}")),
-        None => absolute,
-    }
+    PathBuf::from(format!("/{}", crate::core::paths::normalize(&text)))
 }
 
 /// The first mode in the bash tool's order wins; the rest are ignored.

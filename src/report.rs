@@ -92,7 +92,7 @@ pub fn action_lines(action: &Action, kernel: &str, label: impl Fn(usize) -> Stri
                 UnlinkReason::OwnKernel => {
                     format!("    {link} -> {target_text}: points into the kernel's own modules")
                 }
-                UnlinkReason::Duplicate => {
+                UnlinkReason::Duplicate { .. } => {
                     format!("    {link} -> {target_text}: the module is linked at its own path")
                 }
             });

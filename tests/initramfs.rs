@@ -234,6 +234,34 @@ fn an_added_module_replaces_the_image() {
     root.assert_only_image_left();
 }
 
+/// dracut-cpio (`--enhanced-cpio`) pads entry names with NULs so that file data is aligned;
+/// such an image must not look module-free, or a needed new image would be thrown away.
+#[test]
+fn an_image_with_nul_padded_names_is_compared_by_its_modules() {
+    let root = Root::new();
+    let padded = |extra_module: Option<&str>| {
+        let mut writer = ArchiveWriter::newc()
+            .data_aligned_to(4096)
+            .file(&modules_dir("kernel/fs/ext4.ko.xz"), b"ext4 module")
+            .file(&modules_dir("extra/d.ko"), b"out-of-tree module");
+        if let Some(name) = extra_module {
+            writer = writer.file(&modules_dir(name), b"another module");
+        }
+        image(Packing::Zstd, true, &writer.finish())
+    };
+    root.install_image(&padded(None));
+    let new_image = padded(Some("weak-updates/e.ko"));
+    let dracut = root.dracut_writing(&new_image, 0);
+
+    let outcome = root.refresh(&dracut).unwrap();
+
+    assert!(matches!(outcome, Outcome::Replaced), "{outcome:?}");
+    assert_eq!(fs::read(root.image_path()).unwrap(), new_image);
+    let unchanged = root.dracut_writing(&padded(Some("weak-updates/e.ko")), 0);
+    assert!(matches!(root.refresh(&unchanged), Ok(Outcome::Unchanged)));
+    root.assert_only_image_left();
+}
+
 #[test]
 fn a_changed_module_file_replaces_the_image() {
     let root = Root::new();

@@ -73,7 +73,7 @@ fn s19_newest_is_by_rpm_version_order_not_by_string_order() {
             facts: &facts,
         },
     ];
-    let plan = plan_kernel(&tree.abi(), &builds, &[], false);
+    let plan = plan_kernel(&tree.abi(), &builds, &[], &Default::default(), false);
     assert_eq!(plan.statuses[1], Status::Fits { shadowed: false });
     assert_eq!(plan.statuses[0], Status::NewerBuildChosen { chosen: 1 });
     assert_eq!(plan.actions.len(), 1);
@@ -267,7 +267,11 @@ fn assert_consistent(root: &Root, step: &str) {
 fn assert_depmod_accepts(base: &Path, release: &str, step: &str) {
     let symvers_path = weak_modules::shell::load::symvers_file(base, release).unwrap();
     let plain = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(plain.path(), read_decompressed(&symvers_path).unwrap()).unwrap();
+    std::fs::write(
+        plain.path(),
+        read_decompressed(&symvers_path, weak_modules::shell::bounded::SYMVERS_LIMIT).unwrap(),
+    )
+    .unwrap();
     let output = std::process::Command::new(depmod())
         .args([
             "-b",
@@ -503,7 +507,7 @@ fn a_module_refused_by_the_newest_provider_build_fits_when_that_build_falls() {
         build_of("lib/modules/6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz", &v1),
         build_of("lib/modules/6.1.0-55-amd64/extra/fxdep/fxpriv.ko", &private),
     ];
-    let plan = plan_kernel(&abi, &builds, &[], false);
+    let plan = plan_kernel(&abi, &builds, &[], &Default::default(), false);
     assert!(
         matches!(plan.statuses[0], Status::DoesNotFit(_)),
         "{:?}",

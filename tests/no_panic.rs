@@ -38,7 +38,10 @@ fn fixture_module_paths() -> Vec<PathBuf> {
 static MODULE_IMAGES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
     fixture_module_paths()
         .iter()
-        .map(|path| read_decompressed(path).unwrap_or_else(|err| panic!("{err}")))
+        .map(|path| {
+            read_decompressed(path, weak_modules::shell::bounded::MODULE_LIMIT)
+                .unwrap_or_else(|err| panic!("{err}"))
+        })
         .collect()
 });
 

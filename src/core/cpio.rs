@@ -178,9 +178,12 @@ fn read_entry(archive: &[u8], offset: usize) -> Result<(Entry<'_>, usize), CpioE
     let name_start = offset + HEADER_LEN;
     let name_len = as_len(header.name_size);
     let name = take(archive, name_start, name_len, "entry name", offset)?;
-    let Some((&0, name)) = name.split_last() else {
+    // Writers that align file data pad the name with extra NULs (dracut-cpio does); the kernel
+    // takes the name up to the first NUL.
+    let Some(end) = name.iter().position(|&byte| byte == 0) else {
         return Err(CpioError::at(offset, CpioErrorKind::BadName));
     };
+    let name = &name[..end];
     let data_start = align4(name_start, name_len, offset, "entry name")?;
     let data_len = as_len(header.file_size);
     let data = take(archive, data_start, data_len, "file data", offset)?;
@@ -528,6 +531,7 @@ pub struct ArchiveWriter {
     bytes: Vec<u8>,
     magic: &'static [u8; 6],
     next_ino: u32,
+    data_alignment: usize,
 }
 
 impl ArchiveWriter {
@@ -544,7 +548,15 @@ impl ArchiveWriter {
             bytes: Vec::new(),
             magic,
             next_ino: 1,
+            data_alignment: 4,
         }
+    }
+
+    /// Pads every name with NULs so that file data starts at a multiple of `alignment`, as
+    /// dracut-cpio does for reflink-friendly images; the padding counts in the name size.
+    pub fn data_aligned_to(mut self, alignment: usize) -> Self {
+        self.data_alignment = alignment.max(4);
+        self
     }
 
     pub fn directory(self, name: &str) -> Self {
@@ -591,7 +603,9 @@ impl ArchiveWriter {
         } else {
             0
         };
-        let name_size = name.len() + 1;
+        let unpadded_end = self.bytes.len() + self.magic.len() + 13 * 8 + name.len() + 1;
+        let name_size =
+            name.len() + 1 + (unpadded_end.next_multiple_of(self.data_alignment) - unpadded_end);
         let fields = [
             ino,
             mode,
@@ -613,7 +627,8 @@ impl ArchiveWriter {
                 .extend_from_slice(format!("{field:08X}").as_bytes());
         }
         self.bytes.extend_from_slice(name.as_bytes());
-        self.bytes.push(0);
+        self.bytes
+            .resize(self.bytes.len() + name_size - name.len(), 0);
         self.pad();
         self.bytes.extend_from_slice(data);
         self.pad();
@@ -728,6 +743,22 @@ mod tests {
         assert_eq!(one.get(b"m/a.ko"), Some(Content::SymlinkTo(b"../x/a.ko")));
         assert_ne!(one, other);
         assert_eq!(one.changed_paths(&other), ["m/a.ko"]);
+    }
+
+    #[test]
+    fn names_padded_with_nuls_are_cut_at_the_first() {
+        let padded = ArchiveWriter::newc()
+            .data_aligned_to(512)
+            .file("lib/modules/K/extra/m.ko", b"module")
+            .finish();
+        let plain = ArchiveWriter::newc()
+            .file("lib/modules/K/extra/m.ko", b"module")
+            .finish();
+        assert_eq!(
+            path_list(&contents(&padded).unwrap()),
+            ["lib/modules/K/extra/m.ko"]
+        );
+        assert!(contents(&padded).unwrap() == contents(&plain).unwrap());
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod abi;
 pub mod compat;
 pub mod cpio;
 pub mod elf;
+pub mod index;
 pub mod kernel;
 pub mod modinfo;
 pub mod paths;

@@ -76,10 +76,31 @@ pub fn resolve_link(link: &str, target: &str, base: &str) -> Option<String> {
     fold(parts, rest)
 }
 
-/// Lexically normalized, base-relative form of a path given on the command line: `.` and empty
-/// components dropped, `..` folded. `None` if it climbs above the root.
-pub fn normalize(path: &str) -> Option<String> {
-    fold(Vec::new(), path)
+/// Lexically normalized form of an absolute path given on the command line: `.` and empty
+/// components dropped, `..` folded, and `..` at the root staying at the root, as the kernel
+/// resolves `/../lib`.
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in components(path) {
+        match part {
+            "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    parts.join("/")
+}
+
+/// Whether `release` can name a directory of `lib/modules/`: one path component, not `.` or
+/// `..`, no NUL.
+pub fn is_valid_release(release: &str) -> bool {
+    !release.is_empty()
+        && release != "."
+        && release != ".."
+        && !release.contains('/')
+        && !release.contains('\0')
 }
 
 /// Appends the components of `path` to `parts`, folding `.` and `..`.
@@ -103,6 +124,30 @@ fn components(path: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn climbing_above_the_root_stays_at_the_root() {
+        assert_eq!(
+            normalize("/../../lib/modules/K/extra/m.ko"),
+            "lib/modules/K/extra/m.ko"
+        );
+        assert_eq!(normalize("/lib/../../x/./y//z"), "x/y/z");
+        assert_eq!(normalize("/.."), "");
+    }
+
+    #[test]
+    fn a_release_is_one_plain_path_component() {
+        for good in [
+            "6.1.0-50-amd64",
+            "5.14.0-70.el9.x86_64",
+            "6.12.117+deb12-amd64",
+        ] {
+            assert!(is_valid_release(good), "{good}");
+        }
+        for bad in ["", ".", "..", "../../x", "a/b", "/abs", "x\0y"] {
+            assert!(!is_valid_release(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn subpath_drops_the_first_directory_below_the_release() {

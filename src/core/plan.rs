@@ -79,8 +79,10 @@ pub enum UnlinkReason {
     },
     /// The link points at a module built for this very kernel.
     OwnKernel,
-    /// The same build is linked at its proper place instead.
-    Duplicate,
+    /// The same build (`by`) is linked at its proper place instead.
+    Duplicate {
+        by: usize,
+    },
 }
 
 /// How one build fared on the kernel.
@@ -100,10 +102,13 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelPlan {
     pub release: String,
-    /// Removals first, then links, each group sorted by link path.
+    /// Links first, then removals, each group sorted by link path: a module that moves to
+    /// another link path is never missing in between.
     pub actions: Vec<Action>,
     /// One entry per build, in build order.
     pub statuses: Vec<Status>,
+    /// Fitting builds whose link path is taken by something that is not a symlink.
+    pub blocked: Vec<BlockedLink>,
 }
 
 impl KernelPlan {
@@ -112,10 +117,51 @@ impl KernelPlan {
     }
 }
 
+/// Entries of `weak-updates/` that are not symlinks (base-relative paths). They are never
+/// ours, so a link is never placed over or below them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Occupied {
+    pub files: BTreeSet<String>,
+    pub dirs: BTreeSet<String>,
+}
+
+impl Occupied {
+    /// Whether a link at `link` would have to replace a non-symlink or go below a file.
+    fn blocks(&self, link: &str) -> bool {
+        if self.files.contains(link) || self.dirs.contains(link) {
+            return true;
+        }
+        let mut ancestor = link;
+        while let Some((parent, _)) = ancestor.rsplit_once('/') {
+            if self.files.contains(parent) {
+                return true;
+            }
+            ancestor = parent;
+        }
+        false
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedLink {
+    pub link: String,
+    pub build: usize,
+    pub by: Obstacle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Obstacle {
+    /// A file or directory (or a file where a directory on the way should be).
+    NotALink,
+    /// A link to something that cannot be read as a module, kept as it is.
+    UnreadableLink,
+}
+
 pub fn plan_kernel(
     kernel: &KernelAbi,
     builds: &[Build],
     existing: &[ExistingLink],
+    occupied: &Occupied,
     live_system: bool,
 ) -> KernelPlan {
     let linked: BTreeSet<usize> = existing
@@ -126,12 +172,46 @@ pub fn plan_kernel(
         })
         .collect();
     let statuses = choose_builds(kernel, builds, &linked);
-    let desired = desired_links(&kernel.release, builds, &statuses, existing);
-    let actions = diff(builds, &statuses, desired, existing, live_system);
+    let mut desired = desired_links(&kernel.release, builds, &statuses, existing);
+    let unreadable: BTreeSet<&str> = existing
+        .iter()
+        .filter(|link| link.leads_to == LinkedModule::Unreadable)
+        .map(|link| link.link.as_str())
+        .collect();
+    let blocked: Vec<BlockedLink> = desired
+        .iter()
+        .filter_map(|(link, &build)| {
+            let by = if occupied.blocks(link) {
+                Obstacle::NotALink
+            } else if unreadable.contains(link.as_str()) {
+                Obstacle::UnreadableLink
+            } else {
+                return None;
+            };
+            Some(BlockedLink {
+                link: link.clone(),
+                build,
+                by,
+            })
+        })
+        .collect();
+    for blocked in &blocked {
+        desired.remove(&blocked.link);
+    }
+    let mut actions = diff(builds, &statuses, desired, existing, live_system);
+    // A build that cannot be linked keeps the link it would have superseded.
+    actions.retain(|action| match action {
+        Action::Unlink {
+            why: UnlinkReason::Superseded { by } | UnlinkReason::Duplicate { by },
+            ..
+        } => !blocked.iter().any(|blocked| blocked.build == *by),
+        _ => true,
+    });
     KernelPlan {
         release: kernel.release.clone(),
         actions,
         statuses,
+        blocked,
     }
 }
 
@@ -361,8 +441,8 @@ fn diff(
     }
     removals.sort_by(|a: &Action, b| a.link_path().cmp(b.link_path()));
     links.sort_by(|a, b| a.link_path().cmp(b.link_path()));
-    removals.extend(links);
-    removals
+    links.extend(removals);
+    links
 }
 
 fn unlink_reason(leads_to: LinkedModule, statuses: &[Status]) -> UnlinkReason {
@@ -373,6 +453,6 @@ fn unlink_reason(leads_to: LinkedModule, statuses: &[Status]) -> UnlinkReason {
         Status::DoesNotFit(reasons) => UnlinkReason::DoesNotFit(reasons.clone()),
         Status::NewerBuildChosen { chosen } => UnlinkReason::Superseded { by: *chosen },
         Status::OwnKernel => UnlinkReason::OwnKernel,
-        Status::Fits { .. } => UnlinkReason::Duplicate,
+        Status::Fits { .. } => UnlinkReason::Duplicate { by: build },
     }
 }

@@ -52,6 +52,12 @@ pub fn depmod_command(base: &Path, release: &str) -> Vec<String> {
     args
 }
 
+/// The kernel's `modules.dep`, if it is a readable regular file of sane size.
+pub fn read_modules_dep(base: &Path, release: &str) -> Option<Vec<u8>> {
+    let path = base.join("lib/modules").join(release).join("modules.dep");
+    crate::shell::bounded::read_regular(&path, crate::shell::bounded::INDEX_LIMIT).ok()
+}
+
 pub fn run_depmod(command: &[String]) -> Result<(), DepmodError> {
     let (program, args) = command
         .split_first()

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use crate::core::cpio::{CpioError, ImageContents, leading_archives_end};
+use crate::shell::bounded::{IMAGE_LIMIT, ReadError, read_regular};
 use crate::shell::decompress::{Compression, DecompressError, compression_of, decompress};
 
 /// How an initramfs is brought up to date.
@@ -69,6 +70,8 @@ pub enum InitramfsError {
     },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: ReadError },
     #[error("{}: dracut built an unusable image, keeping this one: {source}", image.display())]
     NewImageUnusable { image: PathBuf, source: ImageError },
 }
@@ -162,7 +165,10 @@ fn run(mut command: Command, program: &str, release: &str) -> Result<(), Initram
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, InitramfsError> {
-    fs::read(path).map_err(|source| io_error(path, source))
+    read_regular(path, IMAGE_LIMIT).map_err(|source| InitramfsError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn io_error(path: &Path, source: io::Error) -> InitramfsError {
@@ -217,6 +223,32 @@ fn decompress_main(compressed: &[u8], offset: usize) -> Result<Vec<u8>, ImageErr
         });
     }
     Ok(decompress(compressed)?)
+}
+
+/// Removes the temporary images a killed run left beside the kernel's image. Only under the
+/// exclusive lock: then no other run of ours is writing one.
+pub fn clear_leftover_images(base: &Path, release: &str) -> Vec<PathBuf> {
+    let boot = base.join("boot");
+    let prefix = format!(".initramfs-{release}.img.weak-modules.");
+    let Ok(entries) = fs::read_dir(&boot) else {
+        return Vec::new();
+    };
+    let mut cleared = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if ours && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let path = entry.path();
+            if fs::remove_file(&path).is_ok() {
+                cleared.push(path);
+            }
+        }
+    }
+    cleared
 }
 
 /// dracut's output, in the image's directory so the final rename is atomic. Removed when

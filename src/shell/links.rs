@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use walkdir::WalkDir;
 
 use crate::core::paths::weak_updates_dir;
-use crate::core::plan::Action;
+use crate::core::plan::{Action, Occupied, UnlinkReason};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -38,59 +38,153 @@ pub struct FoundLink {
     pub target_text: String,
 }
 
-/// Every symlink below the kernel's `weak-updates/` (other entries are not ours and are never
-/// touched). A missing directory has none.
-pub fn read_links(base: &Path, release: &str) -> Result<Vec<FoundLink>, LinkError> {
-    let relative_dir = weak_updates_dir(release);
-    let dir = base.join(&relative_dir);
-    let mut links = Vec::new();
-    for entry in WalkDir::new(&dir).sort_by_file_name() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) if err.io_error().map(io::Error::kind) == Some(io::ErrorKind::NotFound) => {
-                continue;
-            }
-            Err(err) => {
-                let path = err.path().unwrap_or(&dir).to_owned();
-                return Err(LinkError::Io {
-                    path,
-                    source: err.into(),
-                });
-            }
-        };
-        if !entry.path_is_symlink() {
-            continue;
-        }
-        let target = fs::read_link(entry.path()).map_err(io_error(entry.path()))?;
-        let below = entry.path().strip_prefix(&dir).unwrap_or(entry.path());
-        links.push(FoundLink {
-            link: format!("{relative_dir}/{}", below.to_string_lossy()),
-            target_text: target.to_string_lossy().into_owned(),
-        });
-    }
-    Ok(links)
+/// What a kernel's `weak-updates/` holds. Only symlinks are links; everything else is left
+/// as it is, except the temporary names of ours that a killed run left behind.
+#[derive(Debug, Default)]
+pub struct WeakUpdates {
+    pub links: Vec<FoundLink>,
+    pub occupied: Occupied,
+    /// Temporary names of ours (base-relative), to be cleared under the lock.
+    pub leftovers: Vec<String>,
+    /// Entries whose names are not UTF-8: no link of ours has such a name.
+    pub foreign_names: Vec<PathBuf>,
 }
 
-/// Where applying a plan stopped: the failure, after how many actions were done.
+/// The name of the file that records work a run owes a kernel (see `shell::owed`).
+pub const OWED_FILE: &str = ".weak-modules-owed";
+
+/// `.<name>.weak-modules.<pid>.<n>`: how [`place_link`] and the owed-work record name what
+/// they are about to rename into place.
+pub fn is_temporary_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let mut fields = rest.rsplitn(3, '.');
+    let numbered = |field: Option<&str>| {
+        field.is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+    };
+    numbered(fields.next())
+        && numbered(fields.next())
+        && fields.next().is_some_and(|stem| {
+            stem.len() > ".weak-modules".len() && stem.ends_with(".weak-modules")
+        })
+}
+
+/// Reads the kernel's `weak-updates/`. A missing directory is empty; one that is a symlink
+/// is refused, since links placed through it would land outside the kernel.
+pub fn read_weak_updates(base: &Path, release: &str) -> Result<WeakUpdates, LinkError> {
+    let relative_dir = weak_updates_dir(release);
+    let dir = base.join(&relative_dir);
+    match fs::symlink_metadata(&dir) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(WeakUpdates::default()),
+        Err(source) => return Err(LinkError::Io { path: dir, source }),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(LinkError::Outside {
+                allowed: base.join("lib/modules").join(release),
+                path: dir,
+            });
+        }
+        Ok(_) => {}
+    }
+    let mut found = WeakUpdates::default();
+    for entry in WalkDir::new(&dir).min_depth(1).sort_by_file_name() {
+        let entry = entry.map_err(|err| {
+            let path = err.path().unwrap_or(&dir).to_owned();
+            LinkError::Io {
+                path,
+                source: err.into(),
+            }
+        })?;
+        let below = entry.path().strip_prefix(&dir).unwrap_or(entry.path());
+        let Some(below) = below.to_str() else {
+            found.foreign_names.push(entry.path().to_owned());
+            continue;
+        };
+        let relative = format!("{relative_dir}/{below}");
+        let name = entry.file_name().to_str().unwrap_or_default();
+        if is_temporary_name(name) {
+            found.leftovers.push(relative);
+        } else if entry.path_is_symlink() {
+            let target = fs::read_link(entry.path()).map_err(io_error(entry.path()))?;
+            found.links.push(FoundLink {
+                link: relative,
+                target_text: target.to_string_lossy().into_owned(),
+            });
+        } else if entry.file_type().is_dir() {
+            found.occupied.dirs.insert(relative);
+        } else if !(entry.depth() == 1 && name == OWED_FILE) {
+            found.occupied.files.insert(relative);
+        }
+    }
+    Ok(found)
+}
+
+/// Every symlink below the kernel's `weak-updates/`.
+pub fn read_links(base: &Path, release: &str) -> Result<Vec<FoundLink>, LinkError> {
+    read_weak_updates(base, release).map(|found| found.links)
+}
+
+/// Removes temporary names a killed run left in `weak-updates/`; only under the exclusive
+/// lock, when no other run of ours can be about to rename one.
+pub fn clear_leftovers(base: &Path, leftovers: &[String]) -> Result<(), LinkError> {
+    for leftover in leftovers {
+        let path = base.join(leftover);
+        match fs::remove_file(&path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                return Err(LinkError::Io { path, source: err });
+            }
+            _ => {}
+        }
+        if let Some(parent) = path.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// An action that could not be carried out.
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
-pub struct Stopped {
-    pub done: usize,
+pub struct Failed {
+    pub action: usize,
     pub error: LinkError,
 }
 
-/// Carries out one kernel's actions in order. Stops at the first failure: what was done stays
-/// done (each step is complete in itself), what was not leaves the old state.
-pub fn apply(base: &Path, release: &str, actions: &[Action]) -> Result<(), Stopped> {
+/// Carries out one kernel's actions in order, each on its own: a failure costs that action
+/// only. A removal that would leave the kernel without a module it has (the link of the
+/// build superseding it failed) is not done.
+pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Failed>) {
     let root = base.join(weak_updates_dir(release));
-    for (done, action) in actions.iter().enumerate() {
+    let mut failed: Vec<Failed> = Vec::new();
+    let mut unplaced = Vec::new();
+    let mut done = 0;
+    for (index, action) in actions.iter().enumerate() {
+        if let Action::Unlink {
+            why: UnlinkReason::Superseded { by } | UnlinkReason::Duplicate { by },
+            ..
+        } = action
+            && unplaced.contains(by)
+        {
+            continue;
+        }
         let step = checked_path(base, &root, action.link_path()).and_then(|path| match action {
             Action::Link { target, .. } => place_link(&root, &path, target),
             Action::Unlink { .. } => remove_link(&root, &path),
         });
-        step.map_err(|error| Stopped { done, error })?;
+        match step {
+            Ok(()) => done += 1,
+            Err(error) => {
+                if let Action::Link { build, .. } = action {
+                    unplaced.push(*build);
+                }
+                failed.push(Failed {
+                    action: index,
+                    error,
+                });
+            }
+        }
     }
-    Ok(())
+    (done, failed)
 }
 
 /// Removes every entry of the kernel's `weak-updates/`, keeping the directory (the

@@ -11,7 +11,8 @@ use crate::core::elf::{ElfError, ModuleFacts, parse_module};
 use crate::core::kernel::{KernelAbi, vermagic_release, vermagic_tail};
 use crate::core::paths::release_from_path;
 use crate::core::symvers::{KernelSymvers, SymversError};
-use crate::shell::decompress::{DecompressError, decompress};
+use crate::shell::bounded::{MODULE_LIMIT, ReadError, SYMVERS_LIMIT, read_regular};
+use crate::shell::decompress::{DecompressError, decompress_with_limit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -21,6 +22,8 @@ pub enum LoadError {
         source: std::io::Error,
     },
     #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: ReadError },
+    #[error("{}: {source}", path.display())]
     Decompress {
         path: PathBuf,
         source: DecompressError,
@@ -29,6 +32,10 @@ pub enum LoadError {
     Module { path: PathBuf, source: ElfError },
     #[error("{}: {source}", path.display())]
     Symvers { path: PathBuf, source: SymversError },
+    #[error("{}: lists no export of vmlinux, not a usable symvers; kernel {release} left as it is", path.display())]
+    NoVmlinuxExports { path: PathBuf, release: String },
+    #[error("{}: is a symlink; kernel {release} left as it is (links computed from it would not resolve)", path.display())]
+    KernelDirIsSymlink { path: PathBuf, release: String },
 }
 
 /// Suffixes of module files, in the order a name is tried.
@@ -98,19 +105,20 @@ pub fn installed_kernels(base: &Path) -> Result<Vec<String>, LoadError> {
     Ok(releases)
 }
 
-pub fn read_decompressed(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let raw = std::fs::read(path).map_err(|source| LoadError::Io {
+/// A regular file of at most `limit` bytes, decompressed to at most `limit` bytes.
+pub fn read_decompressed(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError> {
+    let raw = read_regular(path, limit).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
     })?;
-    decompress(&raw).map_err(|source| LoadError::Decompress {
+    decompress_with_limit(&raw, limit).map_err(|source| LoadError::Decompress {
         path: path.to_owned(),
         source,
     })
 }
 
 pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
-    let bytes = read_decompressed(path)?;
+    let bytes = read_decompressed(path, MODULE_LIMIT)?;
     parse_module(&bytes).map_err(|source| LoadError::Module {
         path: path.to_owned(),
         source,
@@ -118,7 +126,7 @@ pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
 }
 
 pub fn read_symvers(path: &Path) -> Result<KernelSymvers, LoadError> {
-    let bytes = read_decompressed(path)?;
+    let bytes = read_decompressed(path, SYMVERS_LIMIT)?;
     KernelSymvers::parse(&bytes).map_err(|source| LoadError::Symvers {
         path: path.to_owned(),
         source,
@@ -195,11 +203,24 @@ impl KernelTree {
 /// Loads kernel `release` under `base`. Fails only when its symvers cannot be read.
 pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> {
     let kernel_dir = base.join("lib/modules").join(release);
+    if std::fs::symlink_metadata(&kernel_dir).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(LoadError::KernelDirIsSymlink {
+            path: kernel_dir,
+            release: release.to_owned(),
+        });
+    }
     let symvers_path = symvers_file(base, release).ok_or_else(|| LoadError::Io {
         path: kernel_dir.join("symvers"),
         source: std::io::Error::new(std::io::ErrorKind::NotFound, "no symvers file"),
     })?;
     let symvers = read_symvers(&symvers_path)?;
+    // An empty or truncated symvers would make every link of the kernel look unfitting.
+    if symvers.vmlinux_exports().next().is_none() {
+        return Err(LoadError::NoVmlinuxExports {
+            path: symvers_path,
+            release: release.to_owned(),
+        });
+    }
     let mut tree = KernelTree {
         release: release.to_owned(),
         symvers_path,

@@ -1,8 +1,11 @@
 //! The thin shell: reading files, decompressing, applying plans, running depmod and dracut.
 
+pub mod bounded;
 pub mod decompress;
 pub mod depmod;
 pub mod initramfs;
+pub mod input;
 pub mod links;
 pub mod load;
 pub mod lock;
+pub mod owed;
