@@ -54,17 +54,6 @@ fn s27_ours_a_missing_dracut_matters_only_when_an_image_needs_it() {
 
 /// A stand-in for dracut that packs the kernel's module tree (weak links included) into a gzip
 /// newc cpio image, as dracut would include them.
-fn packing_dracut(root: &Root) -> std::path::PathBuf {
-    root.script(
-        "dracut",
-        &format!(
-            "echo \"$@\" >> {log}\nout=\"$2\" krel=\"$3\"\ncd {base} && find lib/modules/\"$krel\" \\( -name '*.ko*' \\) | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > \"$out\"",
-            log = root.join("dracut.log").display(),
-            base = root.path().display()
-        ),
-    )
-}
-
 #[test]
 fn s29_an_image_whose_modules_changed_is_replaced() {
     let root = Root::new();

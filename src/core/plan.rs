@@ -171,14 +171,51 @@ pub fn plan_kernel(
             _ => None,
         })
         .collect();
-    let statuses = choose_builds(kernel, builds, &linked);
-    let mut desired = desired_links(&kernel.release, builds, &statuses, existing);
+    // A build whose link cannot be placed is taken out and the kernel planned again without
+    // it, so that nothing is decided as though it were there.
+    let mut blocked: Vec<(BlockedLink, Status)> = Vec::new();
+    let (mut statuses, desired) = loop {
+        let unavailable: BTreeSet<usize> = blocked.iter().map(|(b, _)| b.build).collect();
+        let statuses = choose_builds(kernel, builds, &linked, &unavailable);
+        let desired = desired_links(&kernel.release, builds, &statuses, existing);
+        let newly = blocked_links(&desired, existing, occupied);
+        if newly.is_empty() {
+            break (statuses, desired);
+        }
+        blocked.extend(newly.into_iter().map(|b| {
+            let status = statuses[b.build].clone();
+            (b, status)
+        }));
+    };
+    let actions = diff(builds, &statuses, desired, existing, live_system);
+    let blocked = blocked
+        .into_iter()
+        .map(|(blocked, status)| {
+            statuses[blocked.build] = status;
+            blocked
+        })
+        .collect();
+    KernelPlan {
+        release: kernel.release.clone(),
+        actions,
+        statuses,
+        blocked,
+    }
+}
+
+/// The desired links that cannot be placed: their path is taken by a non-symlink, or by a
+/// link to something unreadable (kept as it is).
+fn blocked_links(
+    desired: &BTreeMap<String, usize>,
+    existing: &[ExistingLink],
+    occupied: &Occupied,
+) -> Vec<BlockedLink> {
     let unreadable: BTreeSet<&str> = existing
         .iter()
         .filter(|link| link.leads_to == LinkedModule::Unreadable)
         .map(|link| link.link.as_str())
         .collect();
-    let blocked: Vec<BlockedLink> = desired
+    desired
         .iter()
         .filter_map(|(link, &build)| {
             let by = if occupied.blocks(link) {
@@ -194,32 +231,19 @@ pub fn plan_kernel(
                 by,
             })
         })
-        .collect();
-    for blocked in &blocked {
-        desired.remove(&blocked.link);
-    }
-    let mut actions = diff(builds, &statuses, desired, existing, live_system);
-    // A build that cannot be linked keeps the link it would have superseded.
-    actions.retain(|action| match action {
-        Action::Unlink {
-            why: UnlinkReason::Superseded { by } | UnlinkReason::Duplicate { by },
-            ..
-        } => !blocked.iter().any(|blocked| blocked.build == *by),
-        _ => true,
-    });
-    KernelPlan {
-        release: kernel.release.clone(),
-        actions,
-        statuses,
-        blocked,
-    }
+        .collect()
 }
 
 /// Picks one build per module name: the newest whose own checks pass, re-deciding until no
 /// chosen build fails for a reason of its own. Between builds for the same release, the one
 /// already linked stays, so that re-running changes nothing.
-fn choose_builds(kernel: &KernelAbi, builds: &[Build], linked: &BTreeSet<usize>) -> Vec<Status> {
-    let by_name = builds_by_name_newest_first(kernel, builds, linked);
+fn choose_builds(
+    kernel: &KernelAbi,
+    builds: &[Build],
+    linked: &BTreeSet<usize>,
+    unavailable: &BTreeSet<usize>,
+) -> Vec<Status> {
+    let by_name = builds_by_name_newest_first(kernel, builds, linked, unavailable);
     let mut excluded: BTreeMap<usize, Vec<Reason>> = BTreeMap::new();
     loop {
         // A name whose every build failed still takes part with its newest build, which
@@ -314,10 +338,11 @@ fn builds_by_name_newest_first(
     kernel: &KernelAbi,
     builds: &[Build],
     linked: &BTreeSet<usize>,
+    unavailable: &BTreeSet<usize>,
 ) -> BTreeMap<String, Vec<usize>> {
     let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, build) in builds.iter().enumerate() {
-        if build.built_for != kernel.release {
+        if build.built_for != kernel.release && !unavailable.contains(&index) {
             by_name
                 .entry(normalize_module_name(build.name))
                 .or_default()

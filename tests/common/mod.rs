@@ -270,3 +270,41 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Waits for a child at most `limit`; a child still running then is killed and the test fails.
+pub fn finish_within(mut child: std::process::Child, limit: Duration) -> Run {
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let Output {
+                status,
+                stdout,
+                stderr,
+            } = child.wait_with_output().unwrap();
+            return Run {
+                status: status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            };
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A stand-in dracut: packs the kernel's modules (links as links) into a gzip'd cpio image,
+/// and logs its arguments to `dracut.log` in the root.
+pub fn packing_dracut(root: &Root) -> PathBuf {
+    root.script(
+        "dracut",
+        &format!(
+            "echo \"$@\" >> {log}\nout=\"$2\" krel=\"$3\"\ncd {base} && find lib/modules/\"$krel\" \\( -name '*.ko*' \\) | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > \"$out\"",
+            log = root.join("dracut.log").display(),
+            base = root.path().display()
+        ),
+    )
+}
