@@ -246,3 +246,26 @@ fn ppc64_dot_imports_are_looked_up_without_their_dot() {
         }]
     );
 }
+
+#[test]
+fn a_struct_module_grown_under_unchanged_crcs_is_refused() {
+    // 6.1.0-55's fxstable with 64 bytes more of struct module: every CRC still fits 6.1.0-56,
+    // whose own modules carry a struct module of 896 bytes.
+    let tree = kernel("6.1.0-56-amd64");
+    assert_eq!(tree.this_module_size, Some(896));
+    let plain = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    let grown = ModuleFile::read(
+        &root().join("../built/variants/6.1.0-55-amd64/this_module-grown/fxstable.ko"),
+    )
+    .unwrap();
+    assert_eq!(grown.facts.versions, plain.facts.versions);
+    let verdicts = decide_all(&tree.abi(), &[&plain, &grown]);
+    assert_eq!(verdicts[0].reasons, []);
+    assert_eq!(
+        verdicts[1].reasons,
+        [Reason::ThisModuleSize {
+            module: 960,
+            kernel: 896
+        }]
+    );
+}

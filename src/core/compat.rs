@@ -1,7 +1,8 @@
 //! The decision: would each candidate module load on a target kernel, and if not, why.
 //!
-//! Follows the loader's checks in its order (compat-rules §3): `module_layout` and every other
-//! modversions record, vermagic, then each imported symbol (missing, GPL-only, CRC, namespace).
+//! Follows the loader's checks in its order (compat-rules §3): the size of `struct module`,
+//! `module_layout` and every other modversions record, vermagic, then each imported symbol
+//! (missing, GPL-only, CRC, namespace).
 //! Candidates may export symbols to each other; a candidate whose provider does not fit falls
 //! too, to a fixed point, and members of a dependency cycle fall together (§4).
 
@@ -24,6 +25,9 @@ pub struct Candidate<'a> {
 /// Why a module does not fit. Each variant is one of the loader's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
+    /// The module's `struct module` (`.gnu.linkonce.this_module`) is not the size of the
+    /// kernel's: kABI macros can change that struct while `module_layout` keeps its CRC.
+    ThisModuleSize { module: u64, kernel: u64 },
     /// No modversions at all: the loader only force-loads it, and only on the exact release.
     NoModversions,
     /// No vermagic: the loader only force-loads it.
@@ -81,6 +85,7 @@ impl Reason {
     /// A stable short name of the rule, for machine-readable output.
     pub fn rule(&self) -> &'static str {
         match self {
+            Reason::ThisModuleSize { .. } => "this-module-size",
             Reason::NoModversions => "no-modversions",
             Reason::NoVermagic => "no-vermagic",
             Reason::VermagicMismatch { .. } => "vermagic",
@@ -98,6 +103,10 @@ impl Reason {
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Reason::ThisModuleSize { module, kernel } => write!(
+                f,
+                ".gnu.linkonce.this_module: struct module of {module} bytes, the kernel's is {kernel}"
+            ),
             Reason::NoModversions => write!(f, "built without modversions"),
             Reason::NoVermagic => write!(f, "has no vermagic"),
             Reason::VermagicMismatch { module, kernel } => write!(
@@ -303,6 +312,7 @@ impl<'k, 'a> Context<'k, 'a> {
             shadowed: self.kernel.ships_module(candidate.name),
             ..Verdict::default()
         };
+        self.check_this_module_size(candidate, &mut verdict);
         if prepared.versions.is_none() && candidate.built_for != self.kernel.release {
             verdict.reasons.push(Reason::NoModversions);
         }
@@ -328,6 +338,22 @@ impl<'k, 'a> Context<'k, 'a> {
             if let Some(resolved) = self.resolve(&entry.name) {
                 self.check_crc(&entry.name, entry.crc, &resolved, verdict);
             }
+        }
+    }
+
+    /// The loader's first check of the image: its `struct module` is copied over the
+    /// kernel's, so the sizes must agree. Skipped when either size is unknown.
+    fn check_this_module_size(&self, candidate: &Candidate, verdict: &mut Verdict) {
+        let (Some(module), Some(kernel)) = (
+            candidate.facts.this_module_size,
+            self.kernel.this_module_size,
+        ) else {
+            return;
+        };
+        if module != kernel {
+            verdict
+                .reasons
+                .push(Reason::ThisModuleSize { module, kernel });
         }
     }
 

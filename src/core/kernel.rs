@@ -1,6 +1,6 @@
 //! What a target kernel offers a module: the symbols of its image and of the modules it ships,
-//! the vermagic tail its modules carry, and the names of those modules (which shadow a weak
-//! link of the same name at load time).
+//! the vermagic tail and `struct module` size its modules carry, and the names of those modules
+//! (which shadow a weak link of the same name at load time).
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,6 +31,9 @@ pub struct KernelAbi<'s> {
     /// vermagic without its first word (the release), e.g. `SMP preempt mod_unload modversions `.
     /// `None` when no module of the kernel was found to read it from.
     pub vermagic_tail: Option<String>,
+    /// Size of `struct module` (`.gnu.linkonce.this_module`) in the kernel's own modules.
+    /// `None` when no module of the kernel was found to read it from: the size is not checked.
+    pub this_module_size: Option<u64>,
     symvers: &'s KernelSymvers,
     /// Exports of out-of-tree modules the kernel ships itself (its `extra/`, `updates/`),
     /// which symvers does not list.
@@ -46,6 +49,7 @@ impl<'s> KernelAbi<'s> {
         KernelAbi {
             release: release.into(),
             vermagic_tail: None,
+            this_module_size: None,
             symvers,
             native_exports: HashMap::new(),
             native_modules: HashSet::new(),

@@ -104,6 +104,9 @@ pub struct KernelPlan {
     pub actions: Vec<Action>,
     /// One entry per build, in build order.
     pub statuses: Vec<Status>,
+    /// The kernel ships no module to take the size of `struct module` from, so that size was
+    /// not checked.
+    pub struct_module_unchecked: bool,
 }
 
 impl KernelPlan {
@@ -132,6 +135,7 @@ pub fn plan_kernel(
         release: kernel.release.clone(),
         actions,
         statuses,
+        struct_module_unchecked: kernel.this_module_size.is_none(),
     }
 }
 
@@ -224,6 +228,7 @@ fn fails_on_its_own(verdict: &Verdict, candidate_providers: &BTreeSet<&str>) -> 
             | Reason::GplOnly { provider, .. }
             | Reason::NamespaceNotImported { provider, .. }
             | Reason::RestrictedExport { provider, .. } => provider,
+            // A struct module of another size is the build's own, as is every other reason.
             _ => return true,
         };
         !candidate_providers.contains(provider.as_str())
