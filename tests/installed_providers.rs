@@ -1,11 +1,16 @@
-//! A module is decided against what the target really has: the module's `struct module` must be
-//! the size of the target's. Scenarios on copies of fixtures/root with the real depmod.
+//! A module is decided against what the target really has: an export symvers gives to a module
+//! counts only when that module is installed for the target, and the module's `struct module`
+//! must be the size of the target's. Scenarios on copies of fixtures/root with the real depmod.
 
 mod common;
 
 use std::fs;
+use std::process::Command;
 
-use common::{K56, Root, fixtures};
+use common::{K55, K56, Root, fixtures};
+
+const FXLLC: &str = "lib/modules/6.1.0-55-amd64/extra/fxllc/fxllc.ko";
+const LLC_56: &str = "lib/modules/6.1.0-56-amd64/kernel/net/llc/llc.ko";
 
 /// Puts a file of fixtures/ at `relative` in the root, as a package would install it.
 fn install(root: &Root, from: &str, relative: &str) {
@@ -21,6 +26,208 @@ fn stdout_of(root: &Root, args: &[&str], stdin: &str) -> String {
     assert_eq!(run.stderr, "");
     run.stdout
         .replace(root.path().to_string_lossy().as_ref(), "ROOT")
+}
+
+/// What the real depmod says about fxllc once it is linked into 6.1.0-56: its warnings
+/// (`depmod -e` against the kernel's own symvers) and its modules.dep line.
+fn depmod_on_fxllc(root: &Root) -> (Vec<String>, String) {
+    let symvers = root.join("6.1.0-56.symvers");
+    let plain = Command::new("zstd")
+        .args(["-qdc"])
+        .arg(root.join("lib/modules/6.1.0-56-amd64/symvers.zst"))
+        .output()
+        .unwrap();
+    fs::write(&symvers, plain.stdout).unwrap();
+    let output = Command::new("depmod")
+        .arg("-b")
+        .arg(root.path())
+        .args(["-n", "-e", "-E"])
+        .arg(&symvers)
+        .arg(K56)
+        .output()
+        .expect("run depmod");
+    let prefix = format!("{}/", root.path().display());
+    let warnings = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|line| line.contains("fxllc"))
+        .map(|line| line.replace(&prefix, ""))
+        .collect();
+    let dep = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|line| line.starts_with("weak-updates/fxllc/"))
+        .unwrap_or_default()
+        .to_owned();
+    (warnings, dep)
+}
+
+#[test]
+fn a_kernel_without_the_provider_module_does_not_get_its_user_until_the_provider_is_installed() {
+    let root = Root::new();
+    install(&root, "built/6.1.0-55-amd64/fxllc.ko", FXLLC);
+    // 6.1.0-56's image without llc, as a stripped tree or a split kernel-modules package
+    // leaves it: symvers still lists llc's exports, nothing on the kernel provides them.
+    root.remove(LLC_56);
+    let path = root.join(FXLLC).to_string_lossy().into_owned();
+    let stdout = stdout_of(
+        &root,
+        &["--no-initramfs", "--verbose", "--add-modules"],
+        &path,
+    );
+    let expected = "\
+Module fxllc.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.1.0-50-amd64 in symbols:  module_layout llc_sap_close llc_sap_open kfree_skb_reason
+    module_layout: module wants CRC 0x9060323f, vmlinux has 0xbce1a965 (crc)
+    llc_sap_close: module wants CRC 0xde235981, llc has 0x0b1aea81 (crc)
+    llc_sap_open: module wants CRC 0x08b86460, llc has 0x4e1b37fe (crc)
+    kfree_skb_reason: module wants CRC 0x0ed89811, vmlinux has 0x6a98b931 (crc)
+Module fxllc.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.1.0-50-cloud-amd64 in symbols:  module_layout llc_sap_close llc_sap_open kfree_skb_reason
+    module_layout: module wants CRC 0x9060323f, vmlinux has 0x82164fbb (crc)
+    llc_sap_close: module wants CRC 0xde235981, llc has 0x1ff8607e (crc)
+    llc_sap_open: module wants CRC 0x08b86460, llc has 0x48ce9a81 (crc)
+    kfree_skb_reason: module wants CRC 0x0ed89811, vmlinux has 0x7efbaf43 (crc)
+Module fxllc.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.1.0-53-amd64 in symbols:  module_layout llc_sap_close llc_sap_open kfree_skb_reason
+    module_layout: module wants CRC 0x9060323f, vmlinux has 0xbce1a965 (crc)
+    llc_sap_close: module wants CRC 0xde235981, llc has 0x0b1aea81 (crc)
+    llc_sap_open: module wants CRC 0x08b86460, llc has 0x4e1b37fe (crc)
+    kfree_skb_reason: module wants CRC 0x0ed89811, vmlinux has 0x84f2000d (crc)
+Module fxllc.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.1.0-54-amd64 in symbols:  module_layout llc_sap_close llc_sap_open kfree_skb_reason
+    module_layout: module wants CRC 0x9060323f, vmlinux has 0xbce1a965 (crc)
+    llc_sap_close: module wants CRC 0xde235981, llc has 0x81cc2a2f (crc)
+    llc_sap_open: module wants CRC 0x08b86460, llc has 0x6273cfb5 (crc)
+    kfree_skb_reason: module wants CRC 0x0ed89811, vmlinux has 0x6db827e0 (crc)
+Module fxllc.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.1.0-56-amd64 in symbols:  llc_sap_close llc_sap_open
+    llc_sap_close: exported by llc, which is not installed for the kernel (provider-not-installed)
+    llc_sap_open: exported by llc, which is not installed for the kernel (provider-not-installed)
+Module fxllc.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.1.0-56-rt-amd64 in symbols:  module_layout llc_sap_close llc_sap_open kfree_skb_reason
+    module_layout: module wants CRC 0x9060323f, vmlinux has 0x9487079a (crc)
+    vermagic 'SMP preempt mod_unload modversions' differs from the kernel's 'SMP preempt_rt mod_unload modversions' (vermagic)
+    llc_sap_close: module wants CRC 0xde235981, llc has 0xc3d1a631 (crc)
+    llc_sap_open: module wants CRC 0x08b86460, llc has 0xfb40a919 (crc)
+    kfree_skb_reason: module wants CRC 0x0ed89811, vmlinux has 0x77e49b17 (crc)
+Module fxllc.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.12.117+deb12-amd64 in symbols:  module_layout llc_sap_close llc_sap_open kfree_skb_reason
+    .gnu.linkonce.this_module: struct module of 896 bytes, the kernel's is 1280 (this-module-size)
+    module_layout: module wants CRC 0x9060323f, vmlinux has 0x2f9b2b9a (crc)
+    llc_sap_close: module wants CRC 0xde235981, llc has 0x7fb3113c (crc)
+    llc_sap_open: module wants CRC 0x08b86460, llc has 0x9c95ee7c (crc)
+    kfree_skb_reason: not exported by the kernel (missing-symbol)
+/sbin/depmod -b ROOT -a 6.1.0-55-amd64
+";
+    assert_eq!(stdout, expected);
+    assert_eq!(root.links(K56), Vec::<String>::new());
+    assert_eq!(root.reindexed(), [K55]);
+
+    // The link the CRCs alone would have made: the real depmod finds nothing that provides
+    // llc's symbols on 6.1.0-56, so modprobe would fail.
+    let planted = "fxllc/fxllc.ko";
+    root.plant_link(K56, planted, "../../../6.1.0-55-amd64/extra/fxllc/fxllc.ko");
+    let (warnings, dep) = depmod_on_fxllc(&root);
+    assert_eq!(
+        warnings,
+        [
+            "depmod: WARNING: lib/modules/6.1.0-56-amd64/weak-updates/fxllc/fxllc.ko needs unknown symbol llc_sap_close",
+            "depmod: WARNING: lib/modules/6.1.0-56-amd64/weak-updates/fxllc/fxllc.ko needs unknown symbol llc_sap_open",
+        ]
+    );
+    assert_eq!(dep, "weak-updates/fxllc/fxllc.ko:");
+    fs::remove_file(root.weak_updates(K56).join(planted)).unwrap();
+
+    // llc installed again (its package reinstalled): adding the kernel links fxllc, and the
+    // real depmod resolves it to the kernel's own llc.
+    install(
+        &root,
+        "root/lib/modules/6.1.0-56-amd64/kernel/net/llc/llc.ko",
+        LLC_56,
+    );
+    let run = root.run(&["--no-initramfs", "--verbose", "--add-kernel", K56], "");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "Module fxllc.ko from kernel 6.1.0-55-amd64 is compatible with kernel 6.1.0-56-amd64\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        root.links(K56),
+        [
+            "fx/fxalloc.ko -> ../../../6.1.0-55-amd64/extra/fx/fxalloc.ko",
+            "fx/fxmisc.ko -> ../../../6.1.0-55-amd64/extra/fx/fxmisc.ko",
+            "fx/fxstable.ko.zst -> ../../../6.1.0-55-amd64/extra/fx/fxstable.ko.zst",
+            "fxdep/fxconsume.ko -> ../../../6.1.0-55-amd64/extra/fxdep/fxconsume.ko",
+            "fxdep/fxexport.ko.xz -> ../../../6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz",
+            "fxllc/fxllc.ko -> ../../../6.1.0-55-amd64/extra/fxllc/fxllc.ko",
+        ]
+    );
+    assert!(
+        root.modules_dep(K56)
+            .lines()
+            .any(|line| line == "weak-updates/fxllc/fxllc.ko: kernel/net/llc/llc.ko"),
+        "{}",
+        root.modules_dep(K56)
+    );
+    let (warnings, dep) = depmod_on_fxllc(&root);
+    assert_eq!(warnings, Vec::<String>::new());
+    assert_eq!(dep, "weak-updates/fxllc/fxllc.ko: kernel/net/llc/llc.ko");
+}
+
+#[test]
+fn a_provider_offered_beside_its_user_counts_as_installed() {
+    // No llc in 6.1.0-56's own tree, but a package installs 6.1.0-55's llc out of tree: the
+    // weak link to it provides llc's symbols, with the CRCs of that build.
+    let root = Root::new();
+    install(&root, "built/6.1.0-55-amd64/fxllc.ko", FXLLC);
+    root.remove(LLC_56);
+    install(
+        &root,
+        "root/lib/modules/6.1.0-55-amd64/kernel/net/llc/llc.ko",
+        "lib/modules/6.1.0-55-amd64/extra/llc/llc.ko",
+    );
+    let run = root.run(&["--no-initramfs", "--add-kernel", K56], "");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let links = root.links(K56);
+    let ours: Vec<&String> = links
+        .iter()
+        .filter(|link| link.starts_with("fxllc/") || link.starts_with("llc/"))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            "fxllc/fxllc.ko -> ../../../6.1.0-55-amd64/extra/fxllc/fxllc.ko",
+            "llc/llc.ko -> ../../../6.1.0-55-amd64/extra/llc/llc.ko",
+        ]
+    );
+    let dep = root.modules_dep(K56);
+    assert!(
+        dep.lines()
+            .any(|line| line == "weak-updates/fxllc/fxllc.ko: weak-updates/llc/llc.ko"),
+        "{dep}"
+    );
+
+    // That link goes with its package: fxllc loses its provider and its link.
+    root.remove("lib/modules/6.1.0-55-amd64/extra/llc/llc.ko");
+    let stdout = stdout_of(
+        &root,
+        &["--no-initramfs", "--verbose", "--remove-modules"],
+        &root
+            .join("lib/modules/6.1.0-55-amd64/extra/llc/llc.ko")
+            .to_string_lossy(),
+    );
+    assert!(
+        stdout.contains(
+            "Removing compatible module fxllc.ko from kernel 6.1.0-56-amd64\n    \
+             lib/modules/6.1.0-56-amd64/weak-updates/fxllc/fxllc.ko -> ../../../6.1.0-55-amd64/extra/fxllc/fxllc.ko: does not fit\n    \
+             llc_sap_close: exported by llc, which is not installed for the kernel (provider-not-installed)\n    \
+             llc_sap_open: exported by llc, which is not installed for the kernel (provider-not-installed)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !root
+            .links(K56)
+            .iter()
+            .any(|link| link.starts_with("fxllc/") || link.starts_with("llc/")),
+        "{:?}",
+        root.links(K56)
+    );
 }
 
 #[test]
@@ -76,4 +283,28 @@ Module fxstable.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.12
 /sbin/depmod -b ROOT -a 6.1.0-56.1-amd64
 ";
     assert_eq!(stdout, expected);
+}
+
+#[test]
+fn a_kernel_missing_a_module_whose_exports_nobody_uses_changes_nothing() {
+    // 6.1.0-56 without its llc: no fixture module of ours needs llc, so --add-kernel links
+    // exactly what it links on the complete tree.
+    let complete = Root::new();
+    let stripped = Root::new();
+    stripped.remove(LLC_56);
+    for root in [&complete, &stripped] {
+        let run = root.run(&["--no-initramfs", "--add-kernel", K56], "");
+        assert_eq!(run.status, 0, "{}", run.stderr);
+    }
+    assert_eq!(complete.links(K56), stripped.links(K56));
+    assert_eq!(
+        complete.links(K56),
+        [
+            "fx/fxalloc.ko -> ../../../6.1.0-55-amd64/extra/fx/fxalloc.ko",
+            "fx/fxmisc.ko -> ../../../6.1.0-55-amd64/extra/fx/fxmisc.ko",
+            "fx/fxstable.ko.zst -> ../../../6.1.0-55-amd64/extra/fx/fxstable.ko.zst",
+            "fxdep/fxconsume.ko -> ../../../6.1.0-55-amd64/extra/fxdep/fxconsume.ko",
+            "fxdep/fxexport.ko.xz -> ../../../6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz",
+        ]
+    );
 }

@@ -2,7 +2,7 @@
 //!
 //! Follows the loader's checks in its order (compat-rules §3): the size of `struct module`,
 //! `module_layout` and every other modversions record, vermagic, then each imported symbol
-//! (missing, GPL-only, CRC, namespace).
+//! (missing or its provider not installed, GPL-only, CRC, namespace).
 //! Candidates may export symbols to each other; a candidate whose provider does not fit falls
 //! too, to a fixed point, and members of a dependency cycle fall together (§4).
 
@@ -43,6 +43,9 @@ pub enum Reason {
     },
     /// Nothing in the kernel, its modules or the other candidates exports the symbol.
     MissingSymbol { symbol: String },
+    /// Symvers gives the symbol to a module that is not installed for the kernel, and no
+    /// other candidate offers it.
+    ProviderNotInstalled { symbol: String, provider: String },
     /// GPL-only exports are invisible to modules without a GPL-compatible licence.
     GplOnly {
         symbol: String,
@@ -74,6 +77,7 @@ impl Reason {
         match self {
             Reason::CrcMismatch { symbol, .. }
             | Reason::MissingSymbol { symbol }
+            | Reason::ProviderNotInstalled { symbol, .. }
             | Reason::GplOnly { symbol, .. }
             | Reason::NamespaceNotImported { symbol, .. }
             | Reason::RestrictedExport { symbol, .. }
@@ -91,6 +95,7 @@ impl Reason {
             Reason::VermagicMismatch { .. } => "vermagic",
             Reason::CrcMismatch { .. } => "crc",
             Reason::MissingSymbol { .. } => "missing-symbol",
+            Reason::ProviderNotInstalled { .. } => "provider-not-installed",
             Reason::GplOnly { .. } => "gpl-only",
             Reason::NamespaceNotImported { .. } => "namespace",
             Reason::RestrictedExport { .. } => "restricted-export",
@@ -125,6 +130,10 @@ impl std::fmt::Display for Reason {
                 "{symbol}: module wants CRC 0x{module_crc:08x}, {provider} has 0x{kernel_crc:08x}"
             ),
             Reason::MissingSymbol { symbol } => write!(f, "{symbol}: not exported by the kernel"),
+            Reason::ProviderNotInstalled { symbol, provider } => write!(
+                f,
+                "{symbol}: exported by {provider}, which is not installed for the kernel"
+            ),
             Reason::GplOnly {
                 symbol,
                 provider,
@@ -376,11 +385,20 @@ impl<'k, 'a> Context<'k, 'a> {
 
     fn check_import(&self, prepared: &Prepared, symbol: &str, weak: bool, verdict: &mut Verdict) {
         let Some(resolved) = self.resolve(symbol) else {
-            if !weak && !LOADER_SYMBOLS.contains(&symbol) {
-                verdict.reasons.push(Reason::MissingSymbol {
-                    symbol: symbol.to_owned(),
-                });
+            if weak || LOADER_SYMBOLS.contains(&symbol) {
+                return;
             }
+            verdict
+                .reasons
+                .push(match self.kernel.absent_provider(symbol) {
+                    Some(provider) => Reason::ProviderNotInstalled {
+                        symbol: symbol.to_owned(),
+                        provider,
+                    },
+                    None => Reason::MissingSymbol {
+                        symbol: symbol.to_owned(),
+                    },
+                });
             return;
         };
         let provider = self.provider_name(&resolved);
