@@ -170,26 +170,43 @@ Module fxllc.ko from kernel 6.1.0-55-amd64 is not compatible with kernel 6.12.11
 }
 
 #[test]
-fn a_provider_offered_beside_its_user_counts_as_installed() {
-    // No llc in 6.1.0-56's own tree, but a package installs 6.1.0-55's llc out of tree: the
-    // weak link to it provides llc's symbols, with the CRCs of that build.
+fn a_provider_linked_into_weak_updates_counts_as_installed() {
+    // No llc in 6.1.0-56's own tree, but a package installs 6.1.0-55's llc out of tree, and it
+    // is linked into 6.1.0-56 (same ABI). fxllc, installed later, takes llc's symbols from that
+    // link, which stays: the CRCs are those of that build.
     let root = Root::new();
-    install(&root, "built/6.1.0-55-amd64/fxllc.ko", FXLLC);
     root.remove(LLC_56);
+    let llc = "lib/modules/6.1.0-55-amd64/extra/llc/llc.ko";
     install(
         &root,
         "root/lib/modules/6.1.0-55-amd64/kernel/net/llc/llc.ko",
-        "lib/modules/6.1.0-55-amd64/extra/llc/llc.ko",
+        llc,
     );
-    let run = root.run(&["--no-initramfs", "--add-kernel", K56], "");
+    let run = root.run(
+        &["--no-initramfs", "--add-modules"],
+        &root.join(llc).to_string_lossy(),
+    );
     assert_eq!(run.status, 0, "{}", run.stderr);
-    let links = root.links(K56);
-    let ours: Vec<&String> = links
-        .iter()
-        .filter(|link| link.starts_with("fxllc/") || link.starts_with("llc/"))
-        .collect();
     assert_eq!(
-        ours,
+        root.links(K56),
+        ["llc/llc.ko -> ../../../6.1.0-55-amd64/extra/llc/llc.ko"]
+    );
+
+    install(&root, "built/6.1.0-55-amd64/fxllc.ko", FXLLC);
+    let run = root.run(
+        &["--no-initramfs", "--verbose", "--add-modules"],
+        &root.join(FXLLC).to_string_lossy(),
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "Module fxllc.ko from kernel 6.1.0-55-amd64 is compatible with kernel 6.1.0-56-amd64\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        root.links(K56),
         [
             "fxllc/fxllc.ko -> ../../../6.1.0-55-amd64/extra/fxllc/fxllc.ko",
             "llc/llc.ko -> ../../../6.1.0-55-amd64/extra/llc/llc.ko",
