@@ -572,6 +572,9 @@ impl Session<'_> {
             format!("/{} (kernel {})", module.path, module.file.built_for)
         };
         let mut lines = Vec::new();
+        if offered > 0 || plan.changes_anything() {
+            lines.extend(report::kernel_notes(plan));
+        }
         for (index, status) in plan.statuses.iter().enumerate().take(offered) {
             let module = &self.modules[members[index]];
             let file_name = module.path.rsplit('/').next().unwrap_or(&module.path);

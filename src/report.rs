@@ -2,12 +2,24 @@
 //! for word, so scripts that grep for it keep working; our reasons follow on indented lines.
 
 use crate::core::compat::Reason;
-use crate::core::plan::{Action, Status, UnlinkReason};
+use crate::core::plan::{Action, KernelPlan, Status, UnlinkReason};
 
 /// What the report needs to know about a build.
 pub struct BuildLabel<'a> {
     pub file_name: &'a str,
     pub built_for: &'a str,
+}
+
+/// What was not checked on a kernel, said once before its builds and actions.
+pub fn kernel_notes(plan: &KernelPlan) -> Vec<String> {
+    if plan.struct_module_unchecked {
+        vec![format!(
+            "Kernel {} ships no module to read the size of struct module from; it is not checked",
+            plan.release
+        )]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Lines for one offered build on one kernel.

@@ -1,7 +1,8 @@
 //! The decision: would each candidate module load on a target kernel, and if not, why.
 //!
-//! Follows the loader's checks in its order (compat-rules §3): `module_layout` and every other
-//! modversions record, vermagic, then each imported symbol (missing, GPL-only, CRC, namespace).
+//! Follows the loader's checks in its order (compat-rules §3): the size of `struct module`,
+//! `module_layout` and every other modversions record, vermagic, then each imported symbol
+//! (missing or its provider not installed, GPL-only, CRC, namespace).
 //! Candidates may export symbols to each other; a candidate whose provider does not fit falls
 //! too, to a fixed point, and members of a dependency cycle fall together (§4).
 
@@ -24,6 +25,9 @@ pub struct Candidate<'a> {
 /// Why a module does not fit. Each variant is one of the loader's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
+    /// The module's `struct module` (`.gnu.linkonce.this_module`) is not the size of the
+    /// kernel's: kABI macros can change that struct while `module_layout` keeps its CRC.
+    ThisModuleSize { module: u64, kernel: u64 },
     /// No modversions at all: the loader only force-loads it, and only on the exact release.
     NoModversions,
     /// No vermagic: the loader only force-loads it.
@@ -39,6 +43,9 @@ pub enum Reason {
     },
     /// Nothing in the kernel, its modules or the other candidates exports the symbol.
     MissingSymbol { symbol: String },
+    /// Symvers gives the symbol to a module that is not installed for the kernel, and no
+    /// other candidate offers it.
+    ProviderNotInstalled { symbol: String, provider: String },
     /// GPL-only exports are invisible to modules without a GPL-compatible licence.
     GplOnly {
         symbol: String,
@@ -70,6 +77,7 @@ impl Reason {
         match self {
             Reason::CrcMismatch { symbol, .. }
             | Reason::MissingSymbol { symbol }
+            | Reason::ProviderNotInstalled { symbol, .. }
             | Reason::GplOnly { symbol, .. }
             | Reason::NamespaceNotImported { symbol, .. }
             | Reason::RestrictedExport { symbol, .. }
@@ -81,11 +89,13 @@ impl Reason {
     /// A stable short name of the rule, for machine-readable output.
     pub fn rule(&self) -> &'static str {
         match self {
+            Reason::ThisModuleSize { .. } => "this-module-size",
             Reason::NoModversions => "no-modversions",
             Reason::NoVermagic => "no-vermagic",
             Reason::VermagicMismatch { .. } => "vermagic",
             Reason::CrcMismatch { .. } => "crc",
             Reason::MissingSymbol { .. } => "missing-symbol",
+            Reason::ProviderNotInstalled { .. } => "provider-not-installed",
             Reason::GplOnly { .. } => "gpl-only",
             Reason::NamespaceNotImported { .. } => "namespace",
             Reason::RestrictedExport { .. } => "restricted-export",
@@ -98,6 +108,10 @@ impl Reason {
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Reason::ThisModuleSize { module, kernel } => write!(
+                f,
+                ".gnu.linkonce.this_module: struct module of {module} bytes, the kernel's is {kernel}"
+            ),
             Reason::NoModversions => write!(f, "built without modversions"),
             Reason::NoVermagic => write!(f, "has no vermagic"),
             Reason::VermagicMismatch { module, kernel } => write!(
@@ -116,6 +130,10 @@ impl std::fmt::Display for Reason {
                 "{symbol}: module wants CRC 0x{module_crc:08x}, {provider} has 0x{kernel_crc:08x}"
             ),
             Reason::MissingSymbol { symbol } => write!(f, "{symbol}: not exported by the kernel"),
+            Reason::ProviderNotInstalled { symbol, provider } => write!(
+                f,
+                "{symbol}: exported by {provider}, which is not installed for the kernel"
+            ),
             Reason::GplOnly {
                 symbol,
                 provider,
@@ -303,6 +321,7 @@ impl<'k, 'a> Context<'k, 'a> {
             shadowed: self.kernel.ships_module(candidate.name),
             ..Verdict::default()
         };
+        self.check_this_module_size(candidate, &mut verdict);
         if prepared.versions.is_none() && candidate.built_for != self.kernel.release {
             verdict.reasons.push(Reason::NoModversions);
         }
@@ -331,6 +350,22 @@ impl<'k, 'a> Context<'k, 'a> {
         }
     }
 
+    /// The loader's first check of the image: its `struct module` is copied over the
+    /// kernel's, so the sizes must agree. Skipped when either size is unknown.
+    fn check_this_module_size(&self, candidate: &Candidate, verdict: &mut Verdict) {
+        let (Some(module), Some(kernel)) = (
+            candidate.facts.this_module_size,
+            self.kernel.this_module_size,
+        ) else {
+            return;
+        };
+        if module != kernel {
+            verdict
+                .reasons
+                .push(Reason::ThisModuleSize { module, kernel });
+        }
+    }
+
     fn check_vermagic(&self, candidate: &Candidate, verdict: &mut Verdict) {
         let Some(vermagic) = &candidate.facts.vermagic else {
             verdict.reasons.push(Reason::NoVermagic);
@@ -350,11 +385,20 @@ impl<'k, 'a> Context<'k, 'a> {
 
     fn check_import(&self, prepared: &Prepared, symbol: &str, weak: bool, verdict: &mut Verdict) {
         let Some(resolved) = self.resolve(symbol) else {
-            if !weak && !LOADER_SYMBOLS.contains(&symbol) {
-                verdict.reasons.push(Reason::MissingSymbol {
-                    symbol: symbol.to_owned(),
-                });
+            if weak || LOADER_SYMBOLS.contains(&symbol) {
+                return;
             }
+            verdict
+                .reasons
+                .push(match self.kernel.absent_provider(symbol) {
+                    Some(provider) => Reason::ProviderNotInstalled {
+                        symbol: symbol.to_owned(),
+                        provider,
+                    },
+                    None => Reason::MissingSymbol {
+                        symbol: symbol.to_owned(),
+                    },
+                });
             return;
         };
         let provider = self.provider_name(&resolved);

@@ -38,6 +38,9 @@ const BASIC_VERSIONS: &str = "__versions";
 const EXT_CRCS: &str = "__version_ext_crcs";
 const EXT_NAMES: &str = "__version_ext_names";
 
+/// The module's own `struct module`, which the loader takes over as it is.
+const THIS_MODULE: &str = ".gnu.linkonce.this_module";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ElfClass {
     Elf32,
@@ -56,6 +59,9 @@ pub struct ModuleFacts {
     pub versions: Option<VersionTable>,
     pub imports: Vec<Import>,
     pub exports: Vec<Export>,
+    /// Size of `.gnu.linkonce.this_module`, the `struct module` the module was built with; the
+    /// loader refuses a module whose size differs from its own. `None` when there is none.
+    pub this_module_size: Option<u64>,
     pub class: ElfClass,
     pub big_endian: bool,
     pub machine: u16,
@@ -116,6 +122,7 @@ pub fn parse_module(bytes: &[u8]) -> Result<ModuleFacts, ElfError> {
         versions: image.versions()?,
         imports: image.imports()?,
         exports: image.exports()?,
+        this_module_size: image.alloc_section_size(THIS_MODULE),
         class: if elf.is_64 {
             ElfClass::Elf64
         } else {
@@ -272,11 +279,22 @@ impl<'a> Image<'a> {
     /// The data of the first section called `name` that is loaded (SHF_ALLOC): the kernel's
     /// section lookup ignores sections without that flag, so they count as absent.
     fn alloc_section(&self, name: &str) -> Result<Option<&'a [u8]>, ElfError> {
-        let found = self.elf.section_headers.iter().position(|header| {
+        self.alloc_section_index(name)
+            .map(|index| self.section_data(index))
+            .transpose()
+    }
+
+    /// The size the first loaded section called `name` declares (`sh_size`).
+    fn alloc_section_size(&self, name: &str) -> Option<u64> {
+        self.alloc_section_index(name)
+            .map(|index| self.elf.section_headers[index].sh_size)
+    }
+
+    fn alloc_section_index(&self, name: &str) -> Option<usize> {
+        self.elf.section_headers.iter().position(|header| {
             header.sh_flags & u64::from(SHF_ALLOC) != 0
                 && self.elf.shdr_strtab.get_at(header.sh_name) == Some(name)
-        });
-        found.map(|index| self.section_data(index)).transpose()
+        })
     }
 
     fn versions(&self) -> Result<Option<VersionTable>, ElfError> {

@@ -1,6 +1,7 @@
 //! What a target kernel offers a module: the symbols of its image and of the modules it ships,
-//! the vermagic tail its modules carry, and the names of those modules (which shadow a weak
-//! link of the same name at load time).
+//! the vermagic tail and `struct module` size its modules carry, and the names of those modules
+//! (which shadow a weak link of the same name at load time). Symvers lists the exports of every
+//! module the kernel was built with; one counts only when that module is installed.
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,14 +32,16 @@ pub struct KernelAbi<'s> {
     /// vermagic without its first word (the release), e.g. `SMP preempt mod_unload modversions `.
     /// `None` when no module of the kernel was found to read it from.
     pub vermagic_tail: Option<String>,
+    /// Size of `struct module` (`.gnu.linkonce.this_module`) in the kernel's own modules.
+    /// `None` when no module of the kernel was found to read it from: the size is not checked.
+    pub this_module_size: Option<u64>,
     symvers: &'s KernelSymvers,
     /// Exports of out-of-tree modules the kernel ships itself (its `extra/`, `updates/`),
     /// which symvers does not list.
     native_exports: HashMap<String, (Export, String)>,
+    /// Names (normalized) of every module installed for the kernel: in-tree ones from its
+    /// `kernel/`, out-of-tree ones from `extra/` and `updates/`.
     native_modules: HashSet<String>,
-    /// Whether symvers lines of in-tree modules count as exports. `depmod -E` reads only the
-    /// vmlinux lines and takes module exports from the `.ko` files it scans.
-    symvers_module_lines: bool,
 }
 
 impl<'s> KernelAbi<'s> {
@@ -46,17 +49,11 @@ impl<'s> KernelAbi<'s> {
         KernelAbi {
             release: release.into(),
             vermagic_tail: None,
+            this_module_size: None,
             symvers,
             native_exports: HashMap::new(),
             native_modules: HashSet::new(),
-            symvers_module_lines: true,
         }
-    }
-
-    /// The view of `depmod -E`: in-tree module lines of symvers are ignored.
-    pub fn vmlinux_lines_only(mut self) -> Self {
-        self.symvers_module_lines = false;
-        self
     }
 
     /// Records a module the kernel ships (found in its `kernel/`, `extra/` or `updates/`).
@@ -71,11 +68,16 @@ impl<'s> KernelAbi<'s> {
     }
 
     pub fn ships_module(&self, name: &str) -> bool {
-        self.native_modules.contains(&normalize_module_name(name))
+        if name.contains('-') {
+            self.native_modules.contains(&normalize_module_name(name))
+        } else {
+            self.native_modules.contains(name)
+        }
     }
 
     /// The kernel's own provider of `symbol`: vmlinux first, as the loader searches it first,
-    /// then the modules the kernel ships.
+    /// then the modules the kernel ships. An export symvers gives to a module that is not
+    /// installed is not offered (see [`KernelAbi::absent_provider`]).
     pub fn lookup(&self, symbol: &str) -> Option<(&Export, Provider<'_>)> {
         let listed = self.symvers.get(symbol);
         if let Some(entry) = listed.filter(|entry| entry.is_vmlinux()) {
@@ -85,8 +87,21 @@ impl<'s> KernelAbi<'s> {
             return Some((export, Provider::Module(module)));
         }
         listed
-            .filter(|_| self.symvers_module_lines)
-            .map(|entry| (entry.export, Provider::Module(module_name_of(entry.module))))
+            .map(|entry| (entry.export, module_name_of(entry.module)))
+            .filter(|(_, module)| self.ships_module(module))
+            .map(|(export, module)| (export, Provider::Module(module)))
+    }
+
+    /// The module symvers says exports `symbol`, when the kernel does not have it installed
+    /// (normalized, as the loader names it). `None` for vmlinux exports, installed providers
+    /// and symbols symvers does not list.
+    pub fn absent_provider(&self, symbol: &str) -> Option<String> {
+        let entry = self.symvers.get(symbol)?;
+        let module = module_name_of(entry.module);
+        let absent = !entry.is_vmlinux()
+            && !self.native_exports.contains_key(symbol)
+            && !self.ships_module(module);
+        absent.then(|| normalize_module_name(module))
     }
 }
 

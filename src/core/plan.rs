@@ -109,6 +109,9 @@ pub struct KernelPlan {
     pub statuses: Vec<Status>,
     /// Fitting builds whose link path is taken by something that is not a symlink.
     pub blocked: Vec<BlockedLink>,
+    /// The kernel ships no module to take the size of `struct module` from, so that size was
+    /// not checked.
+    pub struct_module_unchecked: bool,
 }
 
 impl KernelPlan {
@@ -200,6 +203,7 @@ pub fn plan_kernel(
         actions,
         statuses,
         blocked,
+        struct_module_unchecked: kernel.this_module_size.is_none(),
     }
 }
 
@@ -256,10 +260,11 @@ fn choose_builds(
             })
             .collect();
         let verdicts = decide(kernel, &candidates_of(builds, &chosen));
-        let providers: BTreeSet<&str> = chosen
+        let providers: BTreeSet<String> = chosen
             .iter()
             .map(|&i| builds[i].name)
             .filter(|name| !kernel.ships_module(name))
+            .map(normalize_module_name)
             .collect();
         let mut newly_excluded = false;
         for (&build, verdict) in chosen.iter().zip(&verdicts) {
@@ -320,17 +325,22 @@ fn judge_passed_over(
 /// falls only because of what another candidate offers (that provider fell, or its export is
 /// GPL-only, namespaced or of another CRC) may fit once another build of that provider is
 /// chosen, so it stays in the running.
-fn fails_on_its_own(verdict: &Verdict, candidate_providers: &BTreeSet<&str>) -> bool {
+///
+/// A provider symvers names but the kernel does not have installed counts the same way: when a
+/// build of that module is a candidate, another build of it may export the symbol. A `struct
+/// module` of another size, like every other reason, is the build's own.
+fn fails_on_its_own(verdict: &Verdict, candidate_providers: &BTreeSet<String>) -> bool {
     verdict.reasons.iter().any(|reason| {
         let provider = match reason {
             Reason::ProviderDoesNotFit { .. } => return false,
             Reason::CrcMismatch { provider, .. }
             | Reason::GplOnly { provider, .. }
             | Reason::NamespaceNotImported { provider, .. }
-            | Reason::RestrictedExport { provider, .. } => provider,
+            | Reason::RestrictedExport { provider, .. }
+            | Reason::ProviderNotInstalled { provider, .. } => provider,
             _ => return true,
         };
-        !candidate_providers.contains(provider.as_str())
+        !candidate_providers.contains(&normalize_module_name(provider))
     })
 }
 

@@ -184,6 +184,8 @@ pub struct KernelTree {
     pub symvers_path: PathBuf,
     pub symvers: KernelSymvers,
     pub vermagic_tail: Option<String>,
+    /// Size of `struct module` in the kernel's own modules; `None` when it ships none.
+    pub this_module_size: Option<u64>,
     pub native: Vec<NativeModule>,
     /// Native modules that could not be read; they are left out of the ABI.
     pub unreadable: Vec<LoadError>,
@@ -193,6 +195,7 @@ impl KernelTree {
     pub fn abi(&self) -> KernelAbi<'_> {
         let mut abi = KernelAbi::new(self.release.clone(), &self.symvers);
         abi.vermagic_tail = self.vermagic_tail.clone();
+        abi.this_module_size = self.this_module_size;
         for module in &self.native {
             abi.add_native_module(&module.name, &module.exports);
         }
@@ -226,12 +229,16 @@ pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> 
         symvers_path,
         symvers,
         vermagic_tail: None,
+        this_module_size: None,
         native: Vec::new(),
         unreadable: Vec::new(),
     };
     for path in module_files(&kernel_dir.join("kernel")) {
-        if tree.vermagic_tail.is_none() {
-            tree.vermagic_tail = read_vermagic_tail(&path);
+        if tree.vermagic_tail.is_none()
+            && let Some(layout) = read_layout(&path)
+        {
+            tree.vermagic_tail = layout.vermagic_tail;
+            tree.this_module_size = tree.this_module_size.or(layout.this_module_size);
         }
         tree.native.push(NativeModule {
             name: module_stem(&path),
@@ -242,11 +249,19 @@ pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> 
     for dir in ["extra", "updates"] {
         for path in module_files(&kernel_dir.join(dir)) {
             match read_module(&path) {
-                Ok(facts) => tree.native.push(NativeModule {
-                    name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
-                    path,
-                    exports: facts.exports,
-                }),
+                Ok(facts) => {
+                    // A kernel without in-tree modules: its own out-of-tree ones, built for
+                    // it, carry its struct module too.
+                    let own = facts.vermagic.as_deref().map(vermagic_release) == Some(release);
+                    if tree.this_module_size.is_none() && own {
+                        tree.this_module_size = facts.this_module_size;
+                    }
+                    tree.native.push(NativeModule {
+                        name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
+                        path,
+                        exports: facts.exports,
+                    });
+                }
                 Err(err) => tree.unreadable.push(err),
             }
         }
@@ -254,12 +269,23 @@ pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> 
     Ok(tree)
 }
 
-fn read_vermagic_tail(path: &Path) -> Option<String> {
+/// What one in-tree module tells about its kernel's build.
+struct Layout {
+    vermagic_tail: Option<String>,
+    this_module_size: Option<u64>,
+}
+
+/// Reads one of the kernel's own modules for its vermagic tail and `struct module` size;
+/// `None` when it cannot be read.
+fn read_layout(path: &Path) -> Option<Layout> {
     let facts = read_module(path).ok()?;
-    facts
-        .vermagic
-        .as_deref()
-        .map(|vermagic| vermagic_tail(vermagic).to_owned())
+    Some(Layout {
+        vermagic_tail: facts
+            .vermagic
+            .as_deref()
+            .map(|vermagic| vermagic_tail(vermagic).to_owned()),
+        this_module_size: facts.this_module_size,
+    })
 }
 
 /// Module files below `dir`, sorted, following no symlinks.
