@@ -103,24 +103,20 @@ impl Session<'_> {
         }
     }
 
-    fn stderr_once(&mut self, line: String) -> bool {
-        let first = self.said_on_stderr.insert(line.clone());
-        if first {
-            eprintln!("{line}");
-        }
-        first
-    }
-
-    /// A problem with a file: one line on stderr, and the exit status will be 1.
+    /// A problem with a file: one diagnostic per run, and the exit status will be 1.
     fn problem(&mut self, err: &dyn std::fmt::Display) {
-        if self.stderr_once(format!("weak-modules: {err}")) {
+        let message = err.to_string();
+        if self.said_on_stderr.insert(message.clone()) {
+            tracing::error!("{message}");
             self.problems += 1;
         }
     }
 
-    /// Something the user should know that does not fail the run.
+    /// Something the user should know that does not fail the run; once per run.
     fn warn(&mut self, message: &str) {
-        self.stderr_once(format!("weak-modules: warning: {message}"));
+        if self.said_on_stderr.insert(format!("warning: {message}")) {
+            tracing::warn!("{message}");
+        }
     }
 
     fn base(&self) -> &Path {
@@ -170,8 +166,8 @@ impl Session<'_> {
             })?
         } else {
             lock_exclusive(self.base(), |path, holder| {
-                eprintln!(
-                    "weak-modules: waiting for the lock on {}, held by {}",
+                tracing::info!(
+                    "waiting for the lock on {}, held by {}",
                     path.display(),
                     holder_text(holder)
                 );

@@ -20,12 +20,13 @@ fn main() -> ExitCode {
     for warning in &parsed.warnings {
         let _ = writeln!(stdout.lock(), "{warning}");
     }
+    weak_modules::diagnostics::install();
     let stdin = std::io::stdin();
     match weak_modules::app::run(&parsed.config, stdin.lock(), stdout.lock()) {
         Ok(outcome) if outcome.problems == 0 => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(err) => {
-            eprintln!("weak-modules: {err}");
+            tracing::error!("{err}");
             ExitCode::FAILURE
         }
     }
