@@ -8,7 +8,8 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Mode};
-use crate::core::index::index_mismatch;
+use crate::core::audit::{KernelState, audit};
+use crate::core::index::{IndexMismatch, index_mismatch};
 use crate::core::paths::{normalize, release_from_path, resolve_link};
 use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, Obstacle, plan_kernel};
 use crate::error::Error;
@@ -35,12 +36,19 @@ pub struct Outcome {
     /// Problems reported on the way (unreadable modules, failed steps); each makes the exit
     /// status 1 once the rest is done.
     pub problems: usize,
+    /// What `--check` found out of order.
+    pub findings: usize,
 }
 
 /// One kernel's plan and the modules its build indices refer to.
 struct Planned {
     plan: KernelPlan,
     members: Vec<usize>,
+    existing: Vec<ExistingLink>,
+    /// How the kernel's indexes differ from its tree, if they do.
+    index: Option<IndexMismatch>,
+    /// Temporary names of ours left in `weak-updates/` (cleared unless this is a dry run).
+    leftovers: Vec<String>,
 }
 
 /// A module file read once per run, wherever it is referenced from.
@@ -54,6 +62,7 @@ struct Session<'c> {
     config: &'c Config,
     out: Box<dyn Write + 'c>,
     problems: usize,
+    findings: usize,
     /// Every line printed on stderr, so that a problem met twice is reported once.
     said_on_stderr: HashSet<String>,
     modules: Vec<Loaded>,
@@ -73,6 +82,7 @@ pub fn run<'c>(
         config,
         out: Box::new(out),
         problems: 0,
+        findings: 0,
         said_on_stderr: HashSet::new(),
         modules: Vec::new(),
         by_identity: HashMap::new(),
@@ -90,9 +100,12 @@ pub fn run<'c>(
         }
         Mode::AddKernel(release) => session.add_kernel(release)?,
         Mode::RemoveKernel(release) => session.remove_kernel(release)?,
+        Mode::Check(releases) => session.check(releases)?,
+        Mode::Sync => session.sync()?,
     }
     Ok(Outcome {
         problems: session.problems,
+        findings: session.findings,
     })
 }
 
@@ -343,6 +356,90 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// The audit: every kernel named (or installed) planned as `--add-kernel` would plan it,
+    /// and every change that plan would make, or work an interrupted run left, is a finding.
+    fn check(&mut self, named: &[String]) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let installed = self.installed()?;
+        let releases: Vec<String> = if named.is_empty() {
+            installed.iter().cloned().collect()
+        } else {
+            named.to_vec()
+        };
+        let mut kernels_out_of_order = 0;
+        for release in &releases {
+            if !installed.contains(release) {
+                self.problem(&format!(
+                    "kernel {release} is not installed (no symvers file)"
+                ));
+                continue;
+            }
+            let offered = self.extra_builds_except(release);
+            let Some(planned) = self.plan_for(release, &offered) else {
+                continue;
+            };
+            let builds: Vec<&str> = planned
+                .members
+                .iter()
+                .map(|&m| self.modules[m].path.as_str())
+                .collect();
+            let linked: Vec<(String, usize)> = planned
+                .existing
+                .iter()
+                .filter_map(|link| match link.leads_to {
+                    LinkedModule::Build(build) => Some((link.link.clone(), build)),
+                    _ => None,
+                })
+                .collect();
+            let owed = self.owed.get(release).map(|owed| owed.describe());
+            let state = KernelState {
+                builds: &builds,
+                linked: &linked,
+                index: planned.index.as_ref(),
+                owed,
+                leftovers: &planned.leftovers,
+            };
+            let (findings, notes) = audit(&planned.plan, &state);
+            let mut lines: Vec<String> = findings
+                .iter()
+                .map(|finding| format!("{release}: {finding}"))
+                .collect();
+            lines.extend(notes.iter().map(|note| format!("{release}: note: {note}")));
+            if findings.is_empty() {
+                lines.insert(0, format!("{release}: in order"));
+            } else {
+                kernels_out_of_order += 1;
+            }
+            self.findings += findings.len();
+            for line in lines {
+                let _ = writeln!(self.out, "{line}");
+            }
+        }
+        let summary = match (self.findings, kernels_out_of_order) {
+            (0, _) => format!("{} kernels checked, all in order", releases.len()),
+            (findings, kernels) => format!(
+                "{} kernels checked: {findings} findings in {kernels} of them \
+                 (weak-modules --sync puts them in order)",
+                releases.len()
+            ),
+        };
+        let _ = writeln!(self.out, "{summary}");
+        Ok(())
+    }
+
+    /// Every installed kernel planned as `--add-kernel` would plan it, in one run sharing every
+    /// module read: afterwards `--check` finds nothing.
+    fn sync(&mut self) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let installed = self.installed()?;
+        for release in &installed {
+            let offered = self.extra_builds_except(release);
+            self.reconcile(release, &offered);
+        }
+        self.finish(&installed);
+        Ok(())
+    }
+
     /// Plans, reports and (unless dry run) applies one kernel.
     fn reconcile(&mut self, release: &str, offered: &[usize]) {
         if let Some(planned) = self.plan_for(release, offered) {
@@ -383,7 +480,7 @@ impl Session<'_> {
             .iter()
             .map(|link| self.existing_link(link, &mut members))
             .collect();
-        self.check_indexes(&tree, &existing);
+        let index = self.index_mismatch(&tree, &existing);
         // A link whose module is gone may be replaced by another build of that module, and
         // what the gone module refused (an export it offered, a same-name module) may fit now:
         // such a kernel is checked against every installed build, as --add-kernel would.
@@ -414,7 +511,13 @@ impl Session<'_> {
             &weak_updates.occupied,
             self.config.live_system(),
         );
-        Some(Planned { plan, members })
+        Some(Planned {
+            plan,
+            members,
+            existing,
+            index,
+            leftovers: weak_updates.leftovers,
+        })
     }
 
     /// Temporary names a killed run left are never links; a run that changes things clears
@@ -434,9 +537,13 @@ impl Session<'_> {
         }
     }
 
-    /// A kernel whose `modules.dep` does not describe its tree is owed depmod, whatever this
-    /// run changes: an earlier run may have been killed before its depmod.
-    fn check_indexes(&mut self, tree: &KernelTree, existing: &[ExistingLink]) {
+    /// How a kernel's `modules.dep` differs from its tree, if it does: an earlier run may have
+    /// been killed before its depmod.
+    fn index_mismatch(
+        &self,
+        tree: &KernelTree,
+        existing: &[ExistingLink],
+    ) -> Option<IndexMismatch> {
         let release = &tree.release;
         let kernel_prefix = format!("lib/modules/{release}/");
         let kernel_dir = self.base().join("lib/modules").join(release);
@@ -471,21 +578,20 @@ impl Session<'_> {
         }
         let any_module = !tree.native.is_empty() || !present.is_empty();
         let modules_dep = read_modules_dep(self.base(), release);
-        if let Some(mismatch) =
-            index_mismatch(modules_dep.as_deref(), &present, &unreadable, any_module)
-        {
-            self.say(&format!(
-                "Indexes of kernel {release} do not match its modules: {mismatch}"
-            ));
-            let work = self.work_for_a_change();
-            self.owe(release, work);
-        }
+        index_mismatch(modules_dep.as_deref(), &present, &unreadable, any_module)
     }
 
     /// Reports a plan (the verdicts of the first `offered` builds, then every action) and
     /// applies it unless this is a dry run. The work a change owes the kernel is recorded
     /// before the first link changes. A failed step is reported and costs only that step.
     fn commit(&mut self, release: &str, planned: Planned, offered: usize) {
+        if let Some(mismatch) = &planned.index {
+            self.say(&format!(
+                "Indexes of kernel {release} do not match its modules: {mismatch}"
+            ));
+            let work = self.work_for_a_change();
+            self.owe(release, work);
+        }
         self.report(&planned.plan, &planned.members, offered);
         for blocked in &planned.plan.blocked {
             let module = &self.modules[planned.members[blocked.build]].path;

@@ -53,7 +53,16 @@ struct Args {
     /// Run PROG (with its arguments) as `PROG KREL` instead of the built-in initramfs check
     #[arg(long, value_name = "PROG")]
     check_initramfs_prog: Option<String>,
-    /// Kernel release for --add-kernel / --remove-kernel; other words are ignored
+    /// Audit every installed kernel (or each KREL given): report links that dangle, no longer
+    /// fit or are not the newest fitting build, fitting builds not linked, indexes and
+    /// initramfs images owed work; change nothing. Exit 0 when all is well, 1 otherwise
+    #[arg(long, help_heading = "Beyond the bash tool")]
+    check: bool,
+    /// Bring every installed kernel to the state --check expects, in one run
+    #[arg(long, help_heading = "Beyond the bash tool")]
+    sync: bool,
+    /// Kernel release for --add-kernel / --remove-kernel (other words are ignored), or the
+    /// kernels --check audits
     #[arg(value_name = "KREL")]
     words: Vec<String>,
 }
@@ -98,8 +107,14 @@ where
         message: "weak-modules: no mode given (--add-modules, --remove-modules, --add-kernel or --remove-kernel)".to_owned(),
         usage: usage(),
     })?;
-    if let Mode::AddKernel(release) | Mode::RemoveKernel(release) = &mode
-        && !crate::core::paths::is_valid_release(release)
+    let releases: &[String] = match &mode {
+        Mode::AddKernel(release) | Mode::RemoveKernel(release) => std::slice::from_ref(release),
+        Mode::Check(releases) => releases,
+        _ => &[],
+    };
+    if let Some(release) = releases
+        .iter()
+        .find(|release| !crate::core::paths::is_valid_release(release))
     {
         return Err(CliExit::Usage {
             message: format!(
@@ -109,8 +124,9 @@ where
         });
     }
     let config = Config {
+        // An audit changes nothing, whatever else was asked.
+        dry_run: args.dry_run || matches!(mode, Mode::Check(_)),
         mode,
-        dry_run: args.dry_run,
         no_initramfs: args.no_initramfs,
         verbose: args.verbose,
         base: args
@@ -145,6 +161,10 @@ fn mode_of(args: &Args, running_release: impl FnOnce() -> String) -> Option<Mode
         Some(Mode::AddKernel(release()))
     } else if args.remove_kernel {
         Some(Mode::RemoveKernel(release()))
+    } else if args.check {
+        Some(Mode::Check(args.words.clone()))
+    } else if args.sync {
+        Some(Mode::Sync)
     } else {
         None
     }

@@ -9,6 +9,10 @@ pub enum Mode {
     RemoveModules,
     AddKernel(String),
     RemoveKernel(String),
+    /// Audit the kernels named (all installed ones when none is); never changes anything.
+    Check(Vec<String>),
+    /// Bring every installed kernel to the state `Check` expects.
+    Sync,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     weak_modules::diagnostics::install();
     let stdin = std::io::stdin();
     match weak_modules::app::run(&parsed.config, stdin.lock(), stdout.lock()) {
-        Ok(outcome) if outcome.problems == 0 => ExitCode::SUCCESS,
+        Ok(outcome) if outcome.problems == 0 && outcome.findings == 0 => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(err) => {
             tracing::error!("{err}");

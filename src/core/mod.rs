@@ -1,6 +1,7 @@
 //! The pure core: nothing here touches the filesystem or spawns a process.
 
 pub mod abi;
+pub mod audit;
 pub mod compat;
 pub mod cpio;
 pub mod elf;
