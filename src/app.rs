@@ -11,9 +11,14 @@ use crate::config::{Config, Mode};
 use crate::core::audit::{KernelState, audit};
 use crate::core::index::{IndexMismatch, index_mismatch};
 use crate::core::paths::{normalize, release_from_path, resolve_link};
-use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, Obstacle, plan_kernel};
+use crate::core::plan::{
+    Action, Build, ExistingLink, KernelPlan, LinkedModule, Obstacle, Status, UnlinkReason,
+    plan_kernel,
+};
 use crate::error::Error;
-use crate::report::{self, BuildLabel};
+use crate::report::json::JsonLines;
+use crate::report::text::Text;
+use crate::report::{BuildRef, Event, Fit, ImageOutcome, Reporter, UnlinkWhy, reason_views};
 use crate::shell::depmod::{depmod_command, indexes_stale_for, read_modules_dep, run_depmod};
 use crate::shell::initramfs::{
     Outcome as InitramfsOutcome, Regenerator, clear_leftover_images, image_path, refresh,
@@ -60,7 +65,7 @@ struct Loaded {
 
 struct Session<'c> {
     config: &'c Config,
-    out: Box<dyn Write + 'c>,
+    reporter: Box<dyn Reporter + 'c>,
     problems: usize,
     findings: usize,
     /// Every line printed on stderr, so that a problem met twice is reported once.
@@ -80,7 +85,11 @@ pub fn run<'c>(
 ) -> Result<Outcome, Error> {
     let mut session = Session {
         config,
-        out: Box::new(out),
+        reporter: if config.json {
+            Box::new(JsonLines::new(out))
+        } else {
+            Box::new(Text::new(out, config.verbose))
+        },
         problems: 0,
         findings: 0,
         said_on_stderr: HashSet::new(),
@@ -103,6 +112,10 @@ pub fn run<'c>(
         Mode::Check(releases) => session.check(releases)?,
         Mode::Sync => session.sync()?,
     }
+    session.tell(Event::Summary {
+        problems: session.problems,
+        findings: session.findings,
+    });
     Ok(Outcome {
         problems: session.problems,
         findings: session.findings,
@@ -110,10 +123,8 @@ pub fn run<'c>(
 }
 
 impl Session<'_> {
-    fn say(&mut self, line: &str) {
-        if self.config.verbose {
-            let _ = writeln!(self.out, "{line}");
-        }
+    fn tell(&mut self, event: Event) {
+        self.reporter.report(&event);
     }
 
     /// A problem with a file: one diagnostic per run, and the exit status will be 1.
@@ -122,6 +133,7 @@ impl Session<'_> {
         if self.said_on_stderr.insert(message.clone()) {
             tracing::error!("{message}");
             self.problems += 1;
+            self.tell(Event::Problem { message });
         }
     }
 
@@ -129,6 +141,9 @@ impl Session<'_> {
     fn warn(&mut self, message: &str) {
         if self.said_on_stderr.insert(format!("warning: {message}")) {
             tracing::warn!("{message}");
+            self.tell(Event::Warning {
+                message: message.to_owned(),
+            });
         }
     }
 
@@ -200,19 +215,18 @@ impl Session<'_> {
         for release in &installed {
             let owed = read_owed(self.base(), release);
             if !owed.is_nothing() {
-                self.say(&format!(
-                    "Kernel {release} is owed {} by an interrupted or failed run",
-                    owed.describe()
-                ));
+                self.tell(Event::Owed {
+                    kernel: release.clone(),
+                    work: owed.describe(),
+                });
                 self.recorded.insert(release.clone(), owed);
                 self.owe(release, owed);
             }
             if !self.config.dry_run {
                 for cleared in clear_leftover_images(self.base(), release) {
-                    self.say(&format!(
-                        "Removed {}, left by an interrupted run",
-                        cleared.display()
-                    ));
+                    self.tell(Event::Cleared {
+                        path: cleared.display().to_string(),
+                    });
                 }
             }
         }
@@ -334,7 +348,7 @@ impl Session<'_> {
             match read_links(self.base(), release) {
                 Ok(links) => {
                     for found in links {
-                        self.say(&format!("rm -f {}", found.link));
+                        self.tell(Event::Removed { link: found.link });
                     }
                 }
                 Err(err) => self.problem(&err),
@@ -343,7 +357,7 @@ impl Session<'_> {
             match empty_weak_updates(self.base(), release) {
                 Ok(removed) => {
                     for link in removed {
-                        self.say(&format!("rm -f {link}"));
+                        self.tell(Event::Removed { link });
                     }
                     if let Err(err) = record_owed(self.base(), release, Owed::default()) {
                         self.problem(&err);
@@ -400,30 +414,32 @@ impl Session<'_> {
                 leftovers: &planned.leftovers,
             };
             let (findings, notes) = audit(&planned.plan, &state);
-            let mut lines: Vec<String> = findings
-                .iter()
-                .map(|finding| format!("{release}: {finding}"))
-                .collect();
-            lines.extend(notes.iter().map(|note| format!("{release}: note: {note}")));
             if findings.is_empty() {
-                lines.insert(0, format!("{release}: in order"));
+                self.tell(Event::InOrder {
+                    kernel: release.clone(),
+                });
             } else {
                 kernels_out_of_order += 1;
             }
             self.findings += findings.len();
-            for line in lines {
-                let _ = writeln!(self.out, "{line}");
+            for finding in findings {
+                self.tell(Event::Finding {
+                    kernel: release.clone(),
+                    finding: finding.to_string(),
+                });
+            }
+            for note in notes {
+                self.tell(Event::Note {
+                    kernel: release.clone(),
+                    note,
+                });
             }
         }
-        let summary = match (self.findings, kernels_out_of_order) {
-            (0, _) => format!("{} kernels checked, all in order", releases.len()),
-            (findings, kernels) => format!(
-                "{} kernels checked: {findings} findings in {kernels} of them \
-                 (weak-modules --sync puts them in order)",
-                releases.len()
-            ),
-        };
-        let _ = writeln!(self.out, "{summary}");
+        self.tell(Event::CheckSummary {
+            kernels: releases.len(),
+            findings: self.findings,
+            kernels_out_of_order,
+        });
         Ok(())
     }
 
@@ -526,14 +542,14 @@ impl Session<'_> {
         if self.config.dry_run || weak_updates.leftovers.is_empty() {
             return;
         }
-        for leftover in &weak_updates.leftovers {
-            self.say(&format!(
-                "Removing {}, left by an interrupted run",
-                self.base().join(leftover).display()
-            ));
-        }
-        if let Err(err) = clear_leftovers(self.base(), &weak_updates.leftovers) {
-            self.problem(&err);
+        match clear_leftovers(self.base(), &weak_updates.leftovers) {
+            Ok(()) => {
+                for leftover in &weak_updates.leftovers {
+                    let path = self.base().join(leftover).display().to_string();
+                    self.tell(Event::Cleared { path });
+                }
+            }
+            Err(err) => self.problem(&err),
         }
     }
 
@@ -586,9 +602,10 @@ impl Session<'_> {
     /// before the first link changes. A failed step is reported and costs only that step.
     fn commit(&mut self, release: &str, planned: Planned, offered: usize) {
         if let Some(mismatch) = &planned.index {
-            self.say(&format!(
-                "Indexes of kernel {release} do not match its modules: {mismatch}"
-            ));
+            self.tell(Event::IndexMismatch {
+                kernel: release.to_owned(),
+                mismatch: mismatch.to_string(),
+            });
             let work = self.work_for_a_change();
             self.owe(release, work);
         }
@@ -666,37 +683,95 @@ impl Session<'_> {
     }
 
     fn report(&mut self, plan: &KernelPlan, members: &[usize], offered: usize) {
-        if !self.config.verbose {
-            return;
-        }
-        let label = |member: usize| {
+        let build = |member: usize| {
             let module = &self.modules[members[member]];
-            format!("/{} (kernel {})", module.path, module.file.built_for)
+            BuildRef {
+                path: format!("/{}", module.path),
+                built_for: module.file.built_for.clone(),
+            }
         };
-        let mut lines = Vec::new();
-        if offered > 0 || plan.changes_anything() {
-            lines.extend(report::kernel_notes(plan));
+        let mut events = Vec::new();
+        if (offered > 0 || plan.changes_anything()) && plan.struct_module_unchecked {
+            events.push(Event::KernelNote {
+                kernel: plan.release.clone(),
+                note: format!(
+                    "Kernel {} ships no module to read the size of struct module from; it is not checked",
+                    plan.release
+                ),
+            });
         }
         for (index, status) in plan.statuses.iter().enumerate().take(offered) {
-            let module = &self.modules[members[index]];
-            let file_name = module.path.rsplit('/').next().unwrap_or(&module.path);
-            let build = BuildLabel {
-                file_name,
-                built_for: &module.file.built_for,
+            let (fit, shadowed, reasons, chosen) = match status {
+                Status::OwnKernel => continue,
+                Status::Fits { shadowed } => (Fit::Fits, *shadowed, Vec::new(), None),
+                Status::DoesNotFit(reasons) => {
+                    (Fit::DoesNotFit, false, reason_views(reasons), None)
+                }
+                Status::NewerBuildChosen { chosen } => (
+                    Fit::NewerBuildChosen,
+                    false,
+                    Vec::new(),
+                    Some(build(*chosen)),
+                ),
             };
-            lines.extend(report::status_lines(&build, &plan.release, status, label));
+            events.push(Event::Verdict {
+                kernel: plan.release.clone(),
+                build: build(index),
+                fit,
+                shadowed,
+                reasons,
+                chosen,
+            });
         }
         for action in &plan.actions {
-            lines.extend(report::action_lines(action, &plan.release, label));
+            let kernel = plan.release.clone();
+            events.push(match action {
+                Action::Link {
+                    link,
+                    target,
+                    replacing,
+                    ..
+                } => Event::Link {
+                    kernel,
+                    link: link.clone(),
+                    target: target.clone(),
+                    replacing: replacing.clone(),
+                },
+                Action::Unlink {
+                    link,
+                    target_text,
+                    why,
+                } => {
+                    let (why, reasons, superseded_by) = match why {
+                        UnlinkReason::TargetGone => (UnlinkWhy::TargetGone, Vec::new(), None),
+                        UnlinkReason::DoesNotFit(reasons) => {
+                            (UnlinkWhy::DoesNotFit, reason_views(reasons), None)
+                        }
+                        UnlinkReason::Superseded { by } => {
+                            (UnlinkWhy::Superseded, Vec::new(), Some(build(*by)))
+                        }
+                        UnlinkReason::OwnKernel => (UnlinkWhy::OwnKernel, Vec::new(), None),
+                        UnlinkReason::Duplicate { .. } => (UnlinkWhy::Duplicate, Vec::new(), None),
+                    };
+                    Event::Unlink {
+                        kernel,
+                        link: link.clone(),
+                        target: target_text.clone(),
+                        why,
+                        reasons,
+                        superseded_by,
+                    }
+                }
+            });
         }
-        for line in lines {
-            self.say(&line);
+        for event in events {
+            self.tell(event);
         }
     }
 
     /// The bash tool's note for a removed module whose link in this kernel points elsewhere.
     fn say_skipped_symlinks(&mut self, release: &str, paths: &[String]) {
-        if !self.config.verbose {
+        if !self.config.verbose && !self.config.json {
             return;
         }
         let Ok(links) = read_links(self.base(), release) else {
@@ -708,11 +783,8 @@ impl Session<'_> {
             let resolved = resolve_link(&found.link, &found.target_text, &base);
             let same_file = paths.iter().any(|p| p.ends_with(&format!("/{file_name}")));
             if same_file && !paths.iter().any(|p| Some(p) == resolved.as_ref()) {
-                let line = format!(
-                    "Skipping symlink {}",
-                    self.base().join(&found.link).display()
-                );
-                self.say(&line);
+                let path = self.base().join(&found.link).display().to_string();
+                self.tell(Event::SkippedSymlink { path });
             }
         }
     }
@@ -794,9 +866,7 @@ impl Session<'_> {
             if installed.contains(&release) {
                 pending.insert(release, work);
             } else if work.depmod {
-                self.say(&format!(
-                    "Skipping depmod for non-installed kernel {release}"
-                ));
+                self.tell(Event::DepmodSkipped { kernel: release });
             }
         }
         self.owed = pending;
@@ -811,7 +881,10 @@ impl Session<'_> {
                 continue;
             }
             let command = depmod_command(self.base(), release);
-            self.say(&command.join(" "));
+            self.tell(Event::Depmod {
+                kernel: release.clone(),
+                command: command.clone(),
+            });
             if self.config.dry_run {
                 continue;
             }
@@ -832,27 +905,32 @@ impl Session<'_> {
                 continue;
             }
             if self.config.dry_run {
-                self.say(&format!("Would check the initramfs of kernel {release}"));
+                self.tell(Event::InitramfsPending {
+                    kernel: release.clone(),
+                });
                 continue;
             }
             match refresh(self.base(), release, &how) {
                 Ok(outcome) => {
-                    let image = image_path(self.base(), release);
-                    let line = match outcome {
-                        InitramfsOutcome::NoImage | InitramfsOutcome::CheckProgramRan => None,
-                        InitramfsOutcome::Unchanged => {
-                            Some(format!("{}: modules unchanged, kept", image.display()))
+                    let image = image_path(self.base(), release).display().to_string();
+                    let (outcome, detail) = match outcome {
+                        InitramfsOutcome::NoImage | InitramfsOutcome::CheckProgramRan => {
+                            (None, None)
                         }
-                        InitramfsOutcome::Replaced => {
-                            Some(format!("{}: modules changed, replaced", image.display()))
-                        }
-                        InitramfsOutcome::ReplacedUndecodable(why) => Some(format!(
-                            "{}: could not be read ({why}), replaced",
-                            image.display()
-                        )),
+                        InitramfsOutcome::Unchanged => (Some(ImageOutcome::Unchanged), None),
+                        InitramfsOutcome::Replaced => (Some(ImageOutcome::Replaced), None),
+                        InitramfsOutcome::ReplacedUndecodable(why) => (
+                            Some(ImageOutcome::ReplacedUndecodable),
+                            Some(why.to_string()),
+                        ),
                     };
-                    if let Some(line) = line {
-                        self.say(&line);
+                    if let Some(outcome) = outcome {
+                        self.tell(Event::Initramfs {
+                            kernel: release.clone(),
+                            image,
+                            outcome,
+                            detail,
+                        });
                     }
                     self.done(release, |owed| owed.initramfs = false);
                 }

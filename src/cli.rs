@@ -61,6 +61,10 @@ struct Args {
     /// Bring every installed kernel to the state --check expects, in one run
     #[arg(long, help_heading = "Beyond the bash tool")]
     sync: bool,
+    /// Print every event of the run (verdicts with reasons, link changes, depmod, initramfs,
+    /// findings, problems) as one JSON object a line on stdout; see docs/json.md
+    #[arg(long, help_heading = "Beyond the bash tool")]
+    json: bool,
     /// Kernel release for --add-kernel / --remove-kernel (other words are ignored), or the
     /// kernels --check audits
     #[arg(value_name = "KREL")]
@@ -129,6 +133,7 @@ where
         mode,
         no_initramfs: args.no_initramfs,
         verbose: args.verbose,
+        json: args.json,
         base: args
             .basedir
             .map(|dir| absolute_base(&dir))

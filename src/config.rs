@@ -21,6 +21,8 @@ pub struct Config {
     pub dry_run: bool,
     pub no_initramfs: bool,
     pub verbose: bool,
+    /// Report every event as a JSON line on stdout instead of `--verbose` text.
+    pub json: bool,
     /// `/` on the live system.
     pub base: PathBuf,
     pub dracut: PathBuf,

@@ -16,11 +16,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    weak_modules::diagnostics::install();
     let stdout = std::io::stdout();
     for warning in &parsed.warnings {
-        let _ = writeln!(stdout.lock(), "{warning}");
+        // The bash tool says these on stdout; JSON Lines must stay JSON.
+        if parsed.config.json {
+            tracing::warn!("{warning}");
+        } else {
+            let _ = writeln!(stdout.lock(), "{warning}");
+        }
     }
-    weak_modules::diagnostics::install();
     let stdin = std::io::stdin();
     match weak_modules::app::run(&parsed.config, stdin.lock(), stdout.lock()) {
         Ok(outcome) if outcome.problems == 0 && outcome.findings == 0 => ExitCode::SUCCESS,
