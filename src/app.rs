@@ -16,6 +16,7 @@ use crate::core::plan::{
     plan_kernel,
 };
 use crate::error::Error;
+use crate::report::explain::{self, Row, Verdict as ExplainedVerdict};
 use crate::report::json::JsonLines;
 use crate::report::text::Text;
 use crate::report::{BuildRef, Event, Fit, ImageOutcome, Reporter, UnlinkWhy, reason_views};
@@ -111,6 +112,10 @@ pub fn run<'c>(
         Mode::RemoveKernel(release) => session.remove_kernel(release)?,
         Mode::Check(releases) => session.check(releases)?,
         Mode::Sync => session.sync()?,
+        Mode::Explain => {
+            let paths = session.read_paths(input)?;
+            session.explain(paths)?;
+        }
     }
     session.tell(Event::Summary {
         problems: session.problems,
@@ -441,6 +446,74 @@ impl Session<'_> {
             kernels_out_of_order,
         });
         Ok(())
+    }
+
+    /// For each module given, every installed kernel's verdict, planned as `--add-modules`
+    /// would plan it: a table, or with `--json` the verdicts and the links that would change.
+    fn explain(&mut self, paths: Vec<String>) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let installed = self.installed()?;
+        let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
+        let mut rows: Vec<Vec<Row>> = vec![Vec::new(); offered.len()];
+        for release in &installed {
+            let Some(planned) = self.plan_for(release, &offered) else {
+                continue;
+            };
+            if self.config.json {
+                self.report(&planned.plan, &planned.members, offered.len());
+                continue;
+            }
+            for (index, row) in rows.iter_mut().enumerate() {
+                let verdict = self.explained(&planned, index);
+                row.push(Row {
+                    kernel: release.clone(),
+                    verdict,
+                });
+            }
+        }
+        if !self.config.json {
+            for (rows, &module) in rows.iter().zip(&offered) {
+                let module = &self.modules[module];
+                let path = format!("/{}", module.path);
+                let table = explain::table(&path, &module.file.built_for, rows, self.config.colour);
+                self.tell(Event::Explanation { table });
+            }
+        }
+        Ok(())
+    }
+
+    /// How build `index` of a plan fares, for the `--explain` table.
+    fn explained(&self, planned: &Planned, index: usize) -> ExplainedVerdict {
+        let release = &planned.plan.release;
+        let short = |link: &str| {
+            link.strip_prefix(&format!("lib/modules/{release}/"))
+                .unwrap_or(link)
+                .to_owned()
+        };
+        match &planned.plan.statuses[index] {
+            Status::OwnKernel => ExplainedVerdict::Own,
+            Status::Fits { shadowed } => {
+                let new = planned.plan.actions.iter().find_map(|action| match action {
+                    Action::Link { link, build, .. } if *build == index => {
+                        Some((short(link), false))
+                    }
+                    _ => None,
+                });
+                let present = planned
+                    .existing
+                    .iter()
+                    .find(|link| link.leads_to == LinkedModule::Build(index))
+                    .map(|link| (short(&link.link), true));
+                ExplainedVerdict::Fits {
+                    link: new.or(present),
+                    shadowed: *shadowed,
+                }
+            }
+            Status::DoesNotFit(reasons) => ExplainedVerdict::DoesNotFit(reason_views(reasons)),
+            Status::NewerBuildChosen { chosen } => ExplainedVerdict::NewerBuild {
+                chosen: format!("/{}", self.modules[planned.members[*chosen]].path),
+            },
+        }
     }
 
     /// Every installed kernel planned as `--add-kernel` would plan it, in one run sharing every

@@ -61,6 +61,10 @@ struct Args {
     /// Bring every installed kernel to the state --check expects, in one run
     #[arg(long, help_heading = "Beyond the bash tool")]
     sync: bool,
+    /// Read module paths from stdin and show, for each, a table of every installed kernel:
+    /// the verdict and why, or where its link is or would be; change nothing
+    #[arg(long, help_heading = "Beyond the bash tool")]
+    explain: bool,
     /// Print every event of the run (verdicts with reasons, link changes, depmod, initramfs,
     /// findings, problems) as one JSON object a line on stdout; see docs/json.md
     #[arg(long, help_heading = "Beyond the bash tool")]
@@ -129,11 +133,12 @@ where
     }
     let config = Config {
         // An audit changes nothing, whatever else was asked.
-        dry_run: args.dry_run || matches!(mode, Mode::Check(_)),
+        dry_run: args.dry_run || matches!(mode, Mode::Check(_) | Mode::Explain),
         mode,
         no_initramfs: args.no_initramfs,
         verbose: args.verbose,
         json: args.json,
+        colour: false,
         base: args
             .basedir
             .map(|dir| absolute_base(&dir))
@@ -170,6 +175,8 @@ fn mode_of(args: &Args, running_release: impl FnOnce() -> String) -> Option<Mode
         Some(Mode::Check(args.words.clone()))
     } else if args.sync {
         Some(Mode::Sync)
+    } else if args.explain {
+        Some(Mode::Explain)
     } else {
         None
     }

@@ -13,6 +13,8 @@ pub enum Mode {
     Check(Vec<String>),
     /// Bring every installed kernel to the state `Check` expects.
     Sync,
+    /// For the modules on stdin, a table of every kernel's verdict; never changes anything.
+    Explain,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,8 @@ pub struct Config {
     pub verbose: bool,
     /// Report every event as a JSON line on stdout instead of `--verbose` text.
     pub json: bool,
+    /// Colour in `--explain` tables (stdout is a terminal).
+    pub colour: bool,
     /// `/` on the live system.
     pub base: PathBuf,
     pub dracut: PathBuf,

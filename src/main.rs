@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use weak_modules::cli::{self, CliExit};
 
 fn main() -> ExitCode {
-    let parsed = match cli::parse(std::env::args_os(), running_release) {
+    let mut parsed = match cli::parse(std::env::args_os(), running_release) {
         Ok(parsed) => parsed,
         Err(CliExit::Help(text)) => {
             print!("{text}");
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     };
     weak_modules::diagnostics::install();
     let stdout = std::io::stdout();
+    parsed.config.colour = std::io::IsTerminal::is_terminal(&stdout);
     for warning in &parsed.warnings {
         // The bash tool says these on stdout; JSON Lines must stay JSON.
         if parsed.config.json {

@@ -214,6 +214,14 @@ fn every_event_of_every_mode_matches_the_documented_schema() {
         "../../../6.1.0-50-amd64/extra/fx/fxmisc.ko",
     );
     json_run(&root, &["--check"], "", &schema, &mut seen);
+    let explained = json_run(
+        &root,
+        &["--explain"],
+        &format!("{}\n", root.module(K50, "extra/fx/fxmisc.ko")),
+        &schema,
+        &mut seen,
+    );
+    assert!(explained.iter().filter(|kind| *kind == "verdict").count() >= 7);
     json_run(
         &root,
         &["--sync", "--dracut", dracut],

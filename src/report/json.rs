@@ -29,6 +29,9 @@ struct Line<'a> {
 
 impl<W: Write> Reporter for JsonLines<W> {
     fn report(&mut self, event: &Event) {
+        if matches!(event, Event::Explanation { .. }) {
+            return;
+        }
         let line = Line {
             schema: SCHEMA,
             event,

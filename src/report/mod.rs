@@ -2,6 +2,7 @@
 //! depmod and initramfs, audit findings, problems and warnings. A reporter renders them: the
 //! bash tool's `--verbose` sentences (`text`), or JSON Lines (`json`, `--json`).
 
+pub mod explain;
 pub mod json;
 pub mod text;
 
@@ -174,6 +175,13 @@ pub enum Event {
     Summary {
         problems: usize,
         findings: usize,
+    },
+    /// `--explain` without `--json`: one module's table, already laid out. With `--json` the
+    /// same facts go out as `verdict` and `link` events instead, so this one is never
+    /// serialized.
+    #[serde(skip)]
+    Explanation {
+        table: String,
     },
 }
 

@@ -19,6 +19,10 @@ impl<W: Write> Text<W> {
 
 impl<W: Write> Reporter for Text<W> {
     fn report(&mut self, event: &Event) {
+        if let Event::Explanation { table } = event {
+            let _ = write!(self.out, "{table}");
+            return;
+        }
         let always = matches!(
             event,
             Event::Finding { .. }
@@ -139,7 +143,10 @@ pub fn lines(event: &Event) -> Vec<String> {
             "{kernels} kernels checked: {findings} findings in {kernels_out_of_order} of them \
              (weak-modules --sync puts them in order)"
         )],
-        Event::Problem { .. } | Event::Warning { .. } | Event::Summary { .. } => Vec::new(),
+        Event::Problem { .. }
+        | Event::Warning { .. }
+        | Event::Summary { .. }
+        | Event::Explanation { .. } => Vec::new(),
     }
 }
 
