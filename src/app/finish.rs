@@ -1,0 +1,97 @@
+//! After the links: depmod, then the initramfs, for every kernel owed them, each piece
+//! recorded before it starts and cleared once it succeeded.
+
+use super::*;
+
+impl Session<'_> {
+    /// depmod, then initramfs, for every installed kernel that is owed them. Each piece of
+    /// work is recorded before it starts and cleared from the record once it succeeded, so a
+    /// kill or a failure leaves it to the next run.
+    pub(super) fn finish(&mut self, installed: &BTreeSet<String>) {
+        let owed: Vec<(String, Owed)> = std::mem::take(&mut self.owed).into_iter().collect();
+        let mut pending = BTreeMap::new();
+        for (release, work) in owed {
+            if installed.contains(&release) {
+                pending.insert(release, work);
+            } else if work.depmod {
+                self.tell(Event::DepmodSkipped { kernel: release });
+            }
+        }
+        self.owed = pending;
+        let releases: Vec<String> = self.owed.keys().cloned().collect();
+        if !self.config.dry_run {
+            for release in &releases {
+                self.record(release);
+            }
+        }
+        for release in &releases {
+            if !self.owed[release].depmod {
+                continue;
+            }
+            let command = depmod_command(self.base(), release);
+            self.tell(Event::Depmod {
+                kernel: release.clone(),
+                command: command.clone(),
+            });
+            if self.config.dry_run {
+                continue;
+            }
+            match run_depmod(&command) {
+                Ok(()) => self.done(release, |owed| owed.depmod = false),
+                Err(err) => self.problem(&err),
+            }
+        }
+        if self.config.no_initramfs {
+            return;
+        }
+        let how = match &self.config.check_initramfs_prog {
+            Some(words) => Regenerator::CheckProgram(words.join(" ")),
+            None => Regenerator::Dracut(self.config.dracut.clone()),
+        };
+        for release in &releases {
+            if !self.owed[release].initramfs {
+                continue;
+            }
+            if self.config.dry_run {
+                self.tell(Event::InitramfsPending {
+                    kernel: release.clone(),
+                });
+                continue;
+            }
+            match refresh(self.base(), release, &how) {
+                Ok(outcome) => {
+                    let image = image_path(self.base(), release).display().to_string();
+                    let (outcome, detail) = match outcome {
+                        InitramfsOutcome::NoImage | InitramfsOutcome::CheckProgramRan => {
+                            (None, None)
+                        }
+                        InitramfsOutcome::Unchanged => (Some(ImageOutcome::Unchanged), None),
+                        InitramfsOutcome::Replaced => (Some(ImageOutcome::Replaced), None),
+                        InitramfsOutcome::ReplacedUndecodable(why) => (
+                            Some(ImageOutcome::ReplacedUndecodable),
+                            Some(why.to_string()),
+                        ),
+                    };
+                    if let Some(outcome) = outcome {
+                        self.tell(Event::Initramfs {
+                            kernel: release.clone(),
+                            image,
+                            outcome,
+                            detail,
+                        });
+                    }
+                    self.done(release, |owed| owed.initramfs = false);
+                }
+                Err(err) => self.problem(&err),
+            }
+        }
+    }
+
+    /// Marks a piece of a kernel's owed work done, in memory and in its record.
+    pub(super) fn done(&mut self, release: &str, piece: impl FnOnce(&mut Owed)) {
+        if let Some(owed) = self.owed.get_mut(release) {
+            piece(owed);
+        }
+        self.record(release);
+    }
+}
