@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Mode};
-use crate::core::paths::{normalize, release_from_path, resolve_link};
+use crate::core::paths::{misplaced_release, normalize, release_from_path, resolve_link};
 use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, plan_kernel};
 use crate::error::Error;
 use crate::report::{self, BuildLabel};
@@ -162,6 +162,21 @@ impl Session<'_> {
         let _lock = lock_base(self.base(), !self.config.dry_run)?;
         let installed = self.installed()?;
         let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
+        for &module in &offered {
+            let Loaded { path, file } = &self.modules[module];
+            if let Some(directory) = misplaced_release(path, &file.built_for) {
+                let named = match directory {
+                    "" => "no kernel".to_owned(),
+                    release => format!("kernel {release}"),
+                };
+                self.warn(&format!(
+                    "{}: its vermagic says kernel {}, but its directory names {named}; \
+                     it is linked as weak-updates/{path}",
+                    self.base().join(path).display(),
+                    file.built_for,
+                ));
+            }
+        }
         let mut touched = self.stale_own_kernels(&installed, &paths, &offered);
         for release in &installed {
             if self.reconcile(release, &offered)? {
