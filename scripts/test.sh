@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test. The integration tests run Debian's real depmod and pack initramfs images with
-# cpio; on a machine without them, they are installed first (Debian/Ubuntu, as root).
+# Runs every test. The integration tests run Debian's real depmod, pack initramfs images with
+# cpio, and build and install packages with the real rpmbuild and rpm (whose brp scripts use
+# file); on a machine without them, they are installed first (Debian/Ubuntu, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in depmod:kmod cpio:cpio xz:xz-utils zstd:zstd; do
+for tool in depmod:kmod cpio:cpio xz:xz-utils zstd:zstd rpmbuild:rpm file:file; do
 	command -v "${tool%%:*}" >/dev/null || [ -x "/sbin/${tool%%:*}" ] || missing+=("${tool#*:}")
 done
 if ((${#missing[@]})); then
