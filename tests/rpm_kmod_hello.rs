@@ -250,3 +250,65 @@ fn the_install_post_override_is_what_keeps_the_signature() {
         "brp-strip should have dropped the signature: {sizes}"
     );
 }
+
+/// Image builders install with `rpm --root IMAGE --noscripts` and then run `--add-kernel` for
+/// every kernel. That links the module into the other kernels, but nothing re-indexes the
+/// kernel the module was built for: the README's packager section says what to run, and this
+/// is that command.
+#[test]
+fn an_image_installed_without_scriptlets_is_completed_by_the_readmes_command() {
+    let build = build_with_sources();
+    let package = package(&build, K50, "1");
+    let root = Root::new();
+    let image = root.path().to_str().unwrap();
+    rpm::run(
+        "rpm",
+        &[
+            "--root",
+            image,
+            "--dbpath",
+            rpm::DBPATH,
+            "--force-debian",
+            "--nodeps",
+            "--noscripts",
+            "-i",
+        ]
+        .into_iter()
+        .chain([package.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    for release in ALL {
+        let run = root.run(&["--add-kernel", release, "--no-initramfs"], "");
+        assert_eq!((run.status, run.stderr.as_str()), (0, ""), "{release}");
+    }
+    assert_eq!(
+        root.link(K53, "hello/hello.ko").as_deref(),
+        Some("../../../6.1.0-50-amd64/extra/hello/hello.ko")
+    );
+    assert!(
+        !root.modules_dep(K50).contains("hello"),
+        "the gap the README closes"
+    );
+
+    // The README: find IMAGE/lib/modules/*/extra -name '*.ko*' | weak-modules --basedir IMAGE --add-modules
+    let mut modules: Vec<String> = walkdir::WalkDir::new(root.join("lib/modules"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().to_string_lossy().into_owned())
+        .filter(|path| path.contains("/extra/") && path.contains(".ko"))
+        .collect();
+    modules.sort();
+    let run = root.run(
+        &["--add-modules", "--no-initramfs"],
+        &(modules.join("\n") + "\n"),
+    );
+    assert_eq!((run.status, run.stderr.as_str()), (0, ""));
+    assert_eq!(
+        hello_dep_lines(&root),
+        [
+            "6.1.0-50-amd64: extra/hello/hello.ko:",
+            "6.1.0-53-amd64: weak-updates/hello/hello.ko:",
+            "6.1.0-54-amd64: weak-updates/hello/hello.ko:",
+        ]
+    );
+}
