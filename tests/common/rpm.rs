@@ -78,7 +78,13 @@ impl Root {
         let target = self.join(inside);
         fs::create_dir_all(target.parent().unwrap()).unwrap();
         fs::copy(host, &target).unwrap();
-        let ldd = run("ldd", &[host.to_str().unwrap()]);
+        self.copy_libraries_of(host);
+    }
+
+    /// Copies the host's shared libraries that `program` needs (as `ldd` lists them) to the
+    /// same places in the root, where they are not there yet.
+    pub fn copy_libraries_of(&self, program: &Path) {
+        let ldd = run("ldd", &[program.to_str().unwrap()]);
         for line in ldd.stdout.lines() {
             // "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" or "/lib64/ld-... (0x...)"
             let path = match line.split_once("=>") {
