@@ -312,3 +312,38 @@ fn an_image_installed_without_scriptlets_is_completed_by_the_readmes_command() {
         ]
     );
 }
+
+/// A release with two '-' in it, which rpm refuses as a version, gives versioned dependencies
+/// rpm accepts: the release up to its second '-'.
+#[test]
+fn dependencies_carry_a_version_rpm_accepts() {
+    let build = build_with_sources();
+    let package = package(&build, K50, "1");
+    let path = package.to_str().unwrap();
+    let requires = rpm::run("rpm", &["-qp", "--requires", path]).stdout;
+    let versioned: Vec<&str> = requires
+        .lines()
+        .filter(|l| l.contains(" = ") || l.contains(" >= "))
+        .filter(|l| !l.starts_with("rpmlib("))
+        .collect();
+    assert_eq!(versioned, ["kernel >= 6.1.0-50"]);
+    assert_eq!(
+        rpm::run("rpm", &["-qp", "--provides", path]).stdout,
+        "kernel-modules >= 6.1.0-50.x86_64\nkmod-hello = 1.0-1\nkmod-hello(x86-64) = 1.0-1\n"
+    );
+    let build_requires = rpm::run(
+        "rpmspec",
+        &[
+            "-q",
+            "--buildrequires",
+            "--define",
+            "kmod_kernel_version 6.1.0-50-amd64",
+            spec().to_str().unwrap(),
+        ],
+    )
+    .stdout;
+    assert_eq!(
+        build_requires,
+        "elfutils-libelf-devel\nkernel-devel = 6.1.0-50\nkernel-rpm-macros\n"
+    );
+}

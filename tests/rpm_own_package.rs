@@ -10,6 +10,7 @@ use common::rpm::run;
 use common::*;
 
 const FILES: &str = "\
+/usr/lib/kernel/install.d/40-weak-modules.install
 /usr/sbin/weak-modules
 /usr/share/bash-completion/completions/weak-modules
 /usr/share/doc/weak-modules-0.1.0
