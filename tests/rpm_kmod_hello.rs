@@ -352,3 +352,44 @@ fn dependencies_carry_a_version_rpm_accepts() {
         "elfutils-libelf-devel\nkernel-devel = 6.1.0-50\nkernel-rpm-macros\n"
     );
 }
+
+/// An upgrade that keeps the module's path (a new package release for the same kernel): the
+/// old package's %postun hands its list to --remove-modules, whose files still exist, so every
+/// link stays.
+#[test]
+fn an_upgrade_for_the_same_kernel_keeps_every_link() {
+    let build = build_with_sources();
+    let first = package(&build, K50, "1");
+    let second = package(&build, K50, "2");
+    let root = root_with_weak_modules();
+    root.rpm(&["-i", "--nodeps", first.to_str().unwrap()]);
+    let links = all_links(&root);
+    assert_eq!(links.len(), 2, "{links:?}");
+    let upgrade = root.rpm(&["-U", "--nodeps", second.to_str().unwrap()]);
+    assert_eq!((upgrade.stdout.as_str(), upgrade.stderr.as_str()), ("", ""));
+    assert_eq!(all_links(&root), links);
+    assert_eq!(
+        root.rpm(&["-q", "kmod-hello"]).stdout,
+        "kmod-hello-1.0-2.x86_64\n"
+    );
+    assert_eq!(
+        hello_dep_lines(&root),
+        [
+            "6.1.0-50-amd64: extra/hello/hello.ko:",
+            "6.1.0-53-amd64: weak-updates/hello/hello.ko:",
+            "6.1.0-54-amd64: weak-updates/hello/hello.ko:",
+        ]
+    );
+    assert_eq!(
+        hello_paths(&root),
+        [
+            "lib/modules/6.1.0-50-amd64/extra/hello",
+            "lib/modules/6.1.0-50-amd64/extra/hello/hello.ko",
+            "lib/modules/6.1.0-53-amd64/weak-updates/hello",
+            "lib/modules/6.1.0-53-amd64/weak-updates/hello/hello.ko",
+            "lib/modules/6.1.0-54-amd64/weak-updates/hello",
+            "lib/modules/6.1.0-54-amd64/weak-updates/hello/hello.ko",
+        ],
+        "and no module list left behind in /var/lib/rpm-state"
+    );
+}
