@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test. The integration tests run Debian's real depmod, pack initramfs images with
-# cpio, and kill the binary at chosen system calls with strace; on a machine without them,
-# they are installed first (Debian/Ubuntu, as root).
+# cpio, kill the binary at chosen system calls with strace, build and install packages with the
+# real rpmbuild and rpm (whose brp scripts use file), and render the manual with man; on a
+# machine without them, they are installed first (Debian/Ubuntu, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in depmod:kmod cpio:cpio xz:xz-utils zstd:zstd strace:strace; do
+for tool in depmod:kmod cpio:cpio xz:xz-utils zstd:zstd strace:strace rpmbuild:rpm file:file man:man-db; do
 	command -v "${tool%%:*}" >/dev/null || [ -x "/sbin/${tool%%:*}" ] || missing+=("${tool#*:}")
 done
 if ((${#missing[@]})); then

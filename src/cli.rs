@@ -10,48 +10,111 @@ use crate::config::{Config, Mode};
 #[derive(Debug, Parser)]
 #[command(
     name = "weak-modules",
-    about = "Link kernel modules built for one kernel into the other installed kernels whose ABI they fit",
-    long_about = "Link kernel modules built for one kernel into the weak-updates/ directory of \
-                  every other installed kernel whose ABI they still fit, deciding natively from \
-                  the modules' symbol versions and the kernels' symvers files.\n\n\
+    about = "link kernel modules into the other installed kernels whose ABI they fit",
+    long_about = "A kernel module built for one kernel release (its own kernel, named by the \
+                  first word of its vermagic) can often be loaded by other kernels whose ABI it \
+                  still fits. weak-modules decides which, from the module's ELF (its \
+                  modversions table, imports, licence, namespace imports and vermagic) and each \
+                  kernel's symvers file, and links the module into \
+                  /lib/modules/KREL/weak-updates/ of every kernel it fits. The link mirrors the \
+                  module's path below its own kernel's first directory: \
+                  /lib/modules/K0/extra/d/m.ko is linked as \
+                  /lib/modules/K1/weak-updates/d/m.ko.\n\n\
                   --add-modules and --remove-modules read module paths from standard input, one \
-                  a line.",
+                  a line. If several modes are given, the first of --add-modules, \
+                  --remove-modules, --add-kernel, --remove-kernel wins. Any unambiguous prefix \
+                  of a long option is accepted.",
+    override_usage = "weak-modules [OPTIONS] --add-modules | --remove-modules\n       \
+                      weak-modules [OPTIONS] --add-kernel | --remove-kernel [KREL]",
     infer_long_args = true,
     disable_version_flag = true
 )]
 struct Args {
     /// Read module paths from stdin and link them into every kernel they fit
-    #[arg(long)]
+    #[arg(
+        long_help = "Read module paths from standard input, one a line (blank lines skipped, relative \
+                     paths taken from the current directory), and link each into every installed \
+                     kernel but its own that it fits. Links in those kernels that no longer fit, or \
+                     whose target is gone, are removed.",
+        long,
+        help_heading = "Modes"
+    )]
     add_modules: bool,
     /// Read module paths from stdin and remove their links (re-linking another fitting build)
-    #[arg(long)]
+    #[arg(
+        long_help = "Read module paths from standard input. Links to modules that no longer exist are \
+                     removed and, where another installed build of the module fits, that build is \
+                     linked instead. A link to a module that still exists (an upgrade) is kept. A \
+                     kernel that lost one of its own modules, or a module it linked, is checked \
+                     against every installed build, as with --add-kernel.",
+        long,
+        help_heading = "Modes"
+    )]
     remove_modules: bool,
     /// Link every fitting module of the other kernels' extra/ into KREL (default: running kernel)
-    #[arg(long)]
+    #[arg(
+        long_help = "Link into KREL (default: the running kernel) the newest fitting build of every \
+                     module in the extra/ directory of every other kernel. Fails if KREL has no \
+                     symvers file.",
+        long,
+        help_heading = "Modes"
+    )]
     add_kernel: bool,
     /// Empty KREL's weak-updates/ (default: running kernel)
-    #[arg(long)]
+    #[arg(
+        long_help = "Remove every link in the weak-updates/ directory of KREL (default: the running \
+                     kernel); the directory stays. No depmod, no initramfs.",
+        long,
+        help_heading = "Modes"
+    )]
     remove_kernel: bool,
     /// Change nothing; print what would be done
-    #[arg(long)]
+    #[arg(
+        long_help = "Change nothing: no link, no depmod, no dracut, no temporary file. With \
+                     --verbose, print what would be done.",
+        long
+    )]
     dry_run: bool,
     /// Do not regenerate initramfs images
     #[arg(long)]
     no_initramfs: bool,
     /// Say what is done and why
-    #[arg(long)]
+    #[arg(
+        long_help = "Print on standard output, per module and kernel, whether it fits and why not \
+                     (symbol, the CRC the module wants, the one the kernel has, the rule), each link \
+                     made or removed with its reason, and the depmod command lines.",
+        long
+    )]
     verbose: bool,
     /// Deprecated; has no effect
-    #[arg(long)]
+    #[arg(long_help = "Deprecated; prints a warning and has no effect.", long)]
     delete_modules: bool,
     /// Work on the system rooted at DIR instead of /
-    #[arg(long, value_name = "DIR")]
+    #[arg(
+        long_help = "Work on the system rooted at DIR. Input paths may be given with or without DIR \
+                     in front. Links are then relative, so they resolve both from the host and inside \
+                     the booted image; depmod runs with -b DIR.",
+        long,
+        value_name = "DIR"
+    )]
     basedir: Option<PathBuf>,
     /// dracut binary for initramfs regeneration
-    #[arg(long, value_name = "PATH", default_value = "/usr/bin/dracut")]
+    #[arg(
+        long_help = "The dracut program. It is run as `PATH -f TMP KREL` only for kernels whose links \
+                     changed and which have /boot/initramfs-KREL.img; the image is replaced only if \
+                     its modules or modprobe.d files differ.",
+        long,
+        value_name = "PATH",
+        default_value = "/usr/bin/dracut"
+    )]
     dracut: PathBuf,
     /// Run PROG (with its arguments) as `PROG KREL` instead of the built-in initramfs check
-    #[arg(long, value_name = "PROG")]
+    #[arg(
+        long_help = "Instead of the built-in check, run PROG (split into words) with KREL appended, \
+                     for every kernel whose links changed.",
+        long,
+        value_name = "PROG"
+    )]
     check_initramfs_prog: Option<String>,
     /// Audit every installed kernel (or each KREL given): report links that dangle, no longer
     /// fit or are not the newest fitting build, fitting builds not linked, indexes and
@@ -73,6 +136,12 @@ struct Args {
     /// kernels --check audits
     #[arg(value_name = "KREL")]
     words: Vec<String>,
+}
+
+/// The command line's definition, which the manual page and completions are generated from.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Args::command()
 }
 
 /// How parsing ended when it did not produce a config.
@@ -183,8 +252,7 @@ fn mode_of(args: &Args, running_release: impl FnOnce() -> String) -> Option<Mode
 }
 
 fn usage() -> String {
-    use clap::CommandFactory;
-    Args::command().render_usage().to_string()
+    command().render_usage().to_string()
 }
 
 #[cfg(test)]

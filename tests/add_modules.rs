@@ -476,3 +476,36 @@ fn a_file_in_the_way_is_left_alone_and_the_other_kernels_still_change() {
     assert!(root.link(K53, "fx/fxmisc.ko").is_some());
     assert!(root.reindexed().contains(&K53.to_owned()));
 }
+
+#[test]
+fn a_module_outside_its_own_kernels_directory_is_linked_under_its_whole_path_with_a_warning() {
+    // What the guide's `%{kmod_kernel_version}.%{_arch}` makes of a release without `.arch`.
+    let root = Root::new();
+    let dir = root.join("lib/modules/6.1.0-55-amd64.x86_64/extra/fx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        fixtures().join("built/6.1.0-55-amd64/fxstable.ko"),
+        dir.join("fxstable.ko"),
+    )
+    .unwrap();
+    let module = dir.join("fxstable.ko");
+    let run = root.run(
+        &["--add-modules", "--no-initramfs"],
+        &format!("{}\n", module.display()),
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "weak-modules: warning: {}: its vermagic says kernel 6.1.0-55-amd64, but its \
+             directory names kernel 6.1.0-55-amd64.x86_64; it is linked as \
+             weak-updates/lib/modules/6.1.0-55-amd64.x86_64/extra/fx/fxstable.ko\n",
+            module.display()
+        )
+    );
+    assert_eq!(
+        root.links(K56),
+        ["lib/modules/6.1.0-55-amd64.x86_64/extra/fx/fxstable.ko -> \
+          ../../../../../../../6.1.0-55-amd64.x86_64/extra/fx/fxstable.ko"]
+    );
+}

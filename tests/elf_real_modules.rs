@@ -75,12 +75,12 @@ fn find_export<'a>(facts: &'a ModuleFacts, name: &str) -> &'a Export {
 }
 
 /// The kernel release a fixture path was built for: `root/lib/modules/<krel>/...`,
-/// `built/<krel>/...` or `built/variants/<krel>/...`.
+/// `built/<krel>/...`, `built/variants/<krel>/...` or `built/kmod-hello/<krel>/...`.
 fn krel_of(relative: &Path) -> String {
     let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
     let krel = match parts.as_slice() {
         ["root", "lib", "modules", krel, ..] => krel,
-        ["built", "variants", krel, ..] => krel,
+        ["built", "variants" | "kmod-hello", krel, ..] => krel,
         ["built", krel, ..] => krel,
         _ => panic!("unexpected fixture path {}", relative.display()),
     };

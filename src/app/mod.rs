@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, Mode};
 use crate::core::audit::{KernelState, audit};
 use crate::core::index::{IndexMismatch, index_mismatch};
-use crate::core::paths::{normalize, release_from_path, resolve_link};
+use crate::core::paths::{misplaced_release, normalize, release_from_path, resolve_link};
 use crate::core::plan::{
     Action, Build, ExistingLink, KernelPlan, LinkedModule, Obstacle, Status, UnlinkReason,
     plan_kernel,

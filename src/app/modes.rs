@@ -10,6 +10,7 @@ impl Session<'_> {
         let _lock = self.lock()?;
         let installed = self.installed()?;
         let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
+        self.warn_misplaced(&offered);
         let work = self.work_for_a_change();
         for release in self.stale_own_kernels(&installed, &paths, &offered) {
             self.owe(&release, work);
@@ -19,6 +20,27 @@ impl Session<'_> {
         }
         self.finish(&installed);
         Ok(())
+    }
+
+    /// A module whose directory is not its own kernel's is linked under its whole mirrored
+    /// path: worth a word, since it usually means a spec installed it in the wrong place.
+    fn warn_misplaced(&mut self, offered: &[usize]) {
+        for &module in offered {
+            let Loaded { path, file } = &self.modules[module];
+            if let Some(directory) = misplaced_release(path, &file.built_for) {
+                let named = match directory {
+                    "" => "no kernel".to_owned(),
+                    release => format!("kernel {release}"),
+                };
+                let message = format!(
+                    "{}: its vermagic says kernel {}, but its directory names {named}; \
+                     it is linked as weak-updates/{path}",
+                    self.base().join(path).display(),
+                    file.built_for,
+                );
+                self.warn(&message);
+            }
+        }
     }
 
     pub(super) fn remove_modules(&mut self, paths: Vec<String>) -> Result<(), Error> {

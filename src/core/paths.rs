@@ -19,6 +19,17 @@ pub fn link_subpath(module: &str, built_for: &str) -> String {
     module.to_owned()
 }
 
+/// For a module that is not below its own kernel's directory (the release its vermagic names),
+/// the release its directory names instead (`""` when it is not below `lib/modules/` at all).
+/// Such a module is linked under its whole path, which is rarely what a packager meant: a
+/// spec that appends `.arch` to a release that has none, a module copied by hand.
+pub fn misplaced_release<'a>(module: &'a str, built_for: &str) -> Option<&'a str> {
+    if built_for.is_empty() || link_subpath(module, built_for) != module {
+        return None;
+    }
+    Some(release_from_path(module))
+}
+
 /// The release in `.../lib/modules/<release>/...`: what a module belongs to when it has no
 /// vermagic, or its file is gone. Empty when the path has no such part.
 pub fn release_from_path(path: &str) -> &str {
@@ -173,6 +184,32 @@ mod tests {
             link_subpath("lib/modules/K0x/extra/m.ko", "K0"),
             "lib/modules/K0x/extra/m.ko"
         );
+    }
+
+    #[test]
+    fn a_module_outside_its_own_kernel_is_misplaced() {
+        assert_eq!(
+            misplaced_release(
+                "lib/modules/6.1.0-55-amd64.x86_64/extra/hello/hello.ko",
+                "6.1.0-55-amd64"
+            ),
+            Some("6.1.0-55-amd64.x86_64")
+        );
+        assert_eq!(
+            misplaced_release("lib/modules/K0/extra/m.ko", "K1"),
+            Some("K0")
+        );
+        assert_eq!(misplaced_release("opt/x/m.ko", "K0"), Some(""));
+    }
+
+    #[test]
+    fn a_module_in_its_own_kernel_or_without_a_release_is_not_misplaced() {
+        assert_eq!(misplaced_release("lib/modules/K0/extra/d/m.ko", "K0"), None);
+        assert_eq!(
+            misplaced_release("usr/lib/modules/K0/updates/m.ko.xz", "K0"),
+            None
+        );
+        assert_eq!(misplaced_release("lib/modules/K0/extra/m.ko", ""), None);
     }
 
     #[test]

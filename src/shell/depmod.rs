@@ -23,17 +23,57 @@ fn depmod_program() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("depmod"))
 }
 
+/// The kernel's System.map, where one with symbols exists. Distributions ship one-line stubs
+/// (Debian's says the real map is in the -dbg package): given to `depmod -e -F`, a stub makes
+/// every symbol a module imports from the kernel "unknown", one stderr line each.
 fn system_map(base: &Path, release: &str) -> Option<PathBuf> {
     [
         base.join("boot").join(format!("System.map-{release}")),
         base.join("lib/modules").join(release).join("System.map"),
     ]
     .into_iter()
-    .find(|path| path.is_file())
+    .find(|path| path.is_file() && is_real_system_map(path))
+}
+
+/// How much of a System.map is read to tell a real one from a stub.
+const MAP_PROBE_BYTES: u64 = 4096;
+/// A real kernel map has tens of thousands of symbols; its first KiBs alone hold far more
+/// lines than this.
+const MAP_MIN_SYMBOLS: usize = 32;
+
+/// Whether the first few KiB of `path` read as a kernel symbol map: every complete line
+/// `<hex address> <type letter> <name>`, and at least [`MAP_MIN_SYMBOLS`] of them.
+fn is_real_system_map(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.take(MAP_PROBE_BYTES).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&head);
+    // The last line may be cut by the probe; only complete lines count.
+    let complete = text.rsplit_once('\n').map_or("", |(lines, _)| lines);
+    let mut symbols = 0;
+    for line in complete.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(address), Some(kind), Some(_name), None) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            return false;
+        };
+        let kind_ok = kind.len() == 1 && kind.chars().all(|c| c.is_ascii_alphabetic());
+        if !kind_ok || address.is_empty() || !address.chars().all(|c| c.is_ascii_hexdigit()) {
+            return false;
+        }
+        symbols += 1;
+    }
+    symbols >= MAP_MIN_SYMBOLS
 }
 
 /// The command line: `depmod [-b BASE] -ae -F <System.map> RELEASE`, as the bash tool runs it,
-/// or `-a` alone where no System.map exists (`-e` needs a symbol source).
+/// or `-a` alone where no real System.map exists (`-e` needs a symbol source).
 pub fn depmod_command(base: &Path, release: &str) -> Vec<String> {
     let mut args = vec![depmod_program().to_string_lossy().into_owned()];
     if base != Path::new("/") {
@@ -118,7 +158,7 @@ mod tests {
         );
         std::fs::create_dir_all(base.path().join("boot")).unwrap();
         let map = base.path().join("boot/System.map-K1");
-        std::fs::write(&map, "").unwrap();
+        std::fs::write(&map, real_map_head()).unwrap();
         let with = depmod_command(base.path(), "K1");
         assert_eq!(
             with[1..],
@@ -130,6 +170,57 @@ mod tests {
                 map.to_str().unwrap(),
                 "K1"
             ]
+        );
+    }
+
+    /// The shape of a real map's first lines, long enough to fill the probe.
+    fn real_map_head() -> String {
+        let mut map = String::from("0000000000000000 D __per_cpu_start\n");
+        for n in 0..400u64 {
+            let kind = if n % 3 == 0 { 'T' } else { 't' };
+            map.push_str(&format!(
+                "{:016x} {kind} sym_{n}\n",
+                0xffffffff81000000 + n * 16
+            ));
+        }
+        map
+    }
+
+    #[test]
+    fn a_stub_or_empty_system_map_is_not_a_symbol_source() {
+        let base = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(base.path().join("boot")).unwrap();
+        let map = base.path().join("boot/System.map-K1");
+        let plain = ["-b", base.path().to_str().unwrap(), "-a", "K1"];
+        for stub in [
+            "",
+            "ffffffffffffffff B The real System.map is in the linux-image-K1-dbg package\n",
+            "0000000000000000 T only_one\n",
+        ] {
+            std::fs::write(&map, stub).unwrap();
+            assert_eq!(depmod_command(base.path(), "K1")[1..], plain, "{stub:?}");
+        }
+        let mut garbage = real_map_head();
+        garbage.insert_str(0, "not a map line\n");
+        std::fs::write(&map, garbage).unwrap();
+        assert_eq!(depmod_command(base.path(), "K1")[1..], plain, "not a map");
+    }
+
+    #[test]
+    fn a_real_map_is_recognised_from_its_head_and_may_lie_below_lib_modules() {
+        let base = tempfile::tempdir().unwrap();
+        let kernel = base.path().join("lib/modules/K1");
+        std::fs::create_dir_all(&kernel).unwrap();
+        let map = kernel.join("System.map");
+        // Far more than the probe reads: only the head is looked at.
+        let mut big = real_map_head();
+        while big.len() < 64 * 1024 {
+            big.push_str("ffffffff82000000 T more\n");
+        }
+        std::fs::write(&map, big).unwrap();
+        assert_eq!(
+            depmod_command(base.path(), "K1")[3..],
+            ["-ae", "-F", map.to_str().unwrap(), "K1"]
         );
     }
 

@@ -1,6 +1,8 @@
 //! A copy of fixtures/root in a temp dir, and the real binary run on it.
 #![allow(dead_code)]
 
+pub mod rpm;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
