@@ -1,5 +1,6 @@
-//! `--add-modules` on copies of fixtures/root with the real depmod: behaviour.md §9 scenarios,
-//! with our answer where architecture.md's decisions differ (the test name says so).
+//! `--add-modules` on copies of fixtures/root with the real depmod: the scenarios of
+//! docs/behaviour.md ("Scenarios"), with our answer where it differs from the bash tool's on
+//! purpose (the test name says so).
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! The command line and the initramfs step, on copies of fixtures/root (behaviour.md §9,
-//! scenarios 26-30 and 35).
+//! The command line and the initramfs step, on copies of fixtures/root (docs/behaviour.md,
+//! "Scenarios" 26-30 and 35).
 
 mod common;
 

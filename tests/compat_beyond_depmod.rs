@@ -1,5 +1,6 @@
-//! The cases depmod cannot see (compat-rules §3.1), each with its verdict and reason written
-//! out, decided on real modules and kernels of fixtures/root.
+//! The cases depmod cannot see (docs/compat-rules.md, "What depmod sees and what we see"),
+//! each with its verdict and reason written out, decided on real modules and kernels of
+//! fixtures/root.
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
 //! `--add-kernel` and `--remove-kernel` on copies of fixtures/root with the real depmod
-//! (behaviour.md §9, scenarios 18-24 and 34), and a whole lifecycle after which every
+//! (docs/behaviour.md, "Scenarios" 18-24 and 34), and a whole lifecycle after which every
 //! `weak-updates/` is consistent.
 
 mod common;

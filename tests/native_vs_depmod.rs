@@ -1,5 +1,6 @@
 //! The native decision agrees with the real depmod (fixtures/expected/depmod-matrix.txt) for
-//! every fixture module x kernel that depmod can judge (compat-rules §3.1).
+//! every fixture module x kernel that depmod can judge (docs/compat-rules.md, "What depmod
+//! sees and what we see").
 //!
 //! The matrix was made the way bash weak-modules asks depmod: the candidate set alone in an
 //! empty weak-updates/, `depmod -naeE symvers`. So the native side sees the same: the target's
@@ -119,7 +120,8 @@ fn native_verdicts_equal_depmod_for_every_case_depmod_can_judge() {
         let verdicts = decide(&abi, &candidates);
         for (module, verdict) in modules.iter().zip(&verdicts) {
             // depmod compares an unversioned module's imports against CRC 0 and reports every
-            // one: it cannot judge those (compat-rules §3.1, §3.2).
+            // one: it cannot judge those (docs/compat-rules.md, "Modules without
+            // modversions").
             if module.module.facts.versions.is_none() {
                 continue;
             }

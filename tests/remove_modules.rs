@@ -1,5 +1,5 @@
-//! `--remove-modules` on copies of fixtures/root with the real depmod (behaviour.md §9,
-//! scenarios 14-17, with our replacement of removed links).
+//! `--remove-modules` on copies of fixtures/root with the real depmod (docs/behaviour.md,
+//! "Scenarios" 14-17, with our replacement of removed links).
 
 mod common;
 

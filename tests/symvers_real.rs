@@ -1,4 +1,4 @@
-//! Real Debian symvers files (fixtures-notes §1, §3), read the way the tool reads them:
+//! Real Debian symvers files (fixtures/SOURCES.md), read the way the tool reads them:
 //! bytes from disk, `decompress` by magic, then `KernelSymvers::parse`.
 //!
 //! Layout of the committed fixtures:
@@ -103,7 +103,7 @@ const FIGURES: &[KernelFigures] = &[
     },
 ];
 
-/// Same CRC in every kernel above (fixtures-notes §3). `mutex_lock` would be too, but the rt
+/// Same CRC in every kernel above (checked below). `mutex_lock` would be too, but the rt
 /// flavour has its own.
 const STABLE_CRCS: &[(&str, u32)] = &[
     ("msleep", 0xf9a482f9),

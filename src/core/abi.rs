@@ -6,7 +6,8 @@
 pub struct Export {
     pub name: String,
     /// `None` when the exporter was built without modversions. The kernel also treats a CRC
-    /// of 0 as "no CRC" (compat-rules §3.3), which the decision handles, not the parsers.
+    /// of 0 as "no CRC" (docs/compat-rules.md, "CRC comparison"), which the decision handles,
+    /// not the parsers.
     pub crc: Option<u32>,
     pub gpl_only: bool,
     pub namespace: Option<String>,

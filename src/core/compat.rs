@@ -1,10 +1,11 @@
 //! The decision: would each candidate module load on a target kernel, and if not, why.
 //!
-//! Follows the loader's checks in its order (compat-rules §3): the size of `struct module`,
-//! `module_layout` and every other modversions record, vermagic, then each imported symbol
-//! (missing or its provider not installed, GPL-only, CRC, namespace).
+//! Follows the loader's checks in its order (docs/compat-rules.md, "What the loader checks"):
+//! the size of `struct module`, `module_layout` and every other modversions record, vermagic,
+//! then each imported symbol (missing or its provider not installed, GPL-only, CRC, namespace).
 //! Candidates may export symbols to each other; a candidate whose provider does not fit falls
-//! too, to a fixed point, and members of a dependency cycle fall together (§4).
+//! too, to a fixed point, and members of a dependency cycle fall together (docs/compat-rules.md,
+//! "Candidates that need each other").
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 

@@ -1,5 +1,6 @@
 //! Reads what compatibility needs from a kernel module's ELF image: modinfo, the modversions
-//! table, undefined symbols and exports (compat-rules §1). Pure: it gets bytes, not paths.
+//! table, undefined symbols and exports (docs/compat-rules.md, "Reading a module"). Pure: it
+//! gets bytes, not paths.
 //!
 //! goblin parses the headers, symbol table and string tables; every section's data is sliced
 //! here, after checking that all sections lie inside the ELF part of the file.
@@ -348,7 +349,8 @@ impl<'a> Image<'a> {
     }
 
     /// Exports are found through the `__ksymtab_<name>` helper symbols; `__crc_<name>` and
-    /// `__kstrtabns_<name>` add the CRC and namespace (compat-rules §1.5).
+    /// `__kstrtabns_<name>` add the CRC and namespace (docs/compat-rules.md, "Reading a
+    /// module").
     fn exports(&self) -> Result<Vec<Export>, ElfError> {
         let helpers = self.export_helpers()?;
         let mut exports = Vec::new();

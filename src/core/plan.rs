@@ -2,7 +2,7 @@
 //! there and the links already present, the links to create, replace and remove, each with its
 //! reason. Every mode comes down to this; modes differ only in which builds they offer.
 //!
-//! Rules (architecture.md, "Beyond"): per module name the newest fitting build wins, by rpm
+//! Rules (docs/architecture.md, "Decisions"): per module name the newest fitting build wins, by rpm
 //! order of the release it was built for, and an incompatible newer build lets an older one
 //! through; a module is linked only if the candidates it takes symbols from are linked too;
 //! links whose target is gone, does not fit, or lost to a newer build are removed; a link whose

@@ -1,5 +1,5 @@
 //! `Module.symvers` (and the decompressed `/boot/symvers-<krel>.gz`): the ABI a kernel offers
-//! to modules, one exported symbol per line (compat-rules §2).
+//! to modules, one exported symbol per line (docs/compat-rules.md, "Reading a kernel").
 //!
 //! Layouts, TAB-separated, told apart by where the `EXPORT_*` column sits:
 //!

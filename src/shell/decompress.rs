@@ -1,6 +1,6 @@
 //! Decompression of modules and symvers files, chosen by magic bytes rather than file names
-//! (compat-rules §5): a `.ko` renamed without its `.xz`, or a `symvers.gz` that is plain text,
-//! still reads correctly.
+//! (docs/compat-rules.md, "Compressed and signed files"): a `.ko` renamed without its `.xz`, or
+//! a `symvers.gz` that is plain text, still reads correctly.
 
 use std::fmt;
 use std::io::Read;

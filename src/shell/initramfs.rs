@@ -1,6 +1,7 @@
-//! Refreshing a kernel's initramfs after its `weak-updates/` links changed (behaviour.md §5):
-//! either the user's `--check-initramfs-prog`, or dracut into a temporary image that replaces
-//! the real one only when its kernel modules or modprobe configuration differ.
+//! Refreshing a kernel's initramfs after its `weak-updates/` links changed (docs/behaviour.md,
+//! "The initramfs"): either the user's `--check-initramfs-prog`, or dracut into a temporary
+//! image that replaces the real one only when its kernel modules or modprobe configuration
+//! differ.
 //!
 //! Beyond the bash tool: zstd and plain cpio images are compared too, an image that cannot be
 //! decoded is replaced rather than silently kept, a new image that cannot be decoded is never
