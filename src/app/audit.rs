@@ -21,8 +21,7 @@ impl Session<'_> {
                 ));
                 continue;
             }
-            let offered = self.extra_builds_except(release);
-            let Some(planned) = self.plan_for(release, &offered) else {
+            let Some(planned) = self.plan_for(release, &[], false) else {
                 continue;
             };
             let builds: Vec<&str> = planned
@@ -84,11 +83,11 @@ impl Session<'_> {
         let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
         let mut rows: Vec<Vec<Row>> = vec![Vec::new(); offered.len()];
         for release in &installed {
-            let Some(planned) = self.plan_for(release, &offered) else {
+            let Some(planned) = self.plan_for(release, &offered, false) else {
                 continue;
             };
             if self.config.json {
-                self.report(&planned.plan, &planned.members, offered.len());
+                self.report(&planned.plan, &planned.members, planned.offered);
                 continue;
             }
             for (index, row) in rows.iter_mut().enumerate() {

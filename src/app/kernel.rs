@@ -4,9 +4,15 @@
 use super::*;
 
 impl Session<'_> {
-    /// The plan for one kernel given the builds offered to it; `None` when the kernel cannot
-    /// be read (reported once; its links are left as they are).
-    pub(super) fn plan_for(&mut self, release: &str, offered: &[usize]) -> Option<Planned> {
+    /// The plan for one kernel, offered the builds the run's policy (`core::offer`) gives it:
+    /// `given` (the modules on stdin), every installed build, and those its links lead to.
+    /// `None` when the kernel cannot be read (reported once; its links are left as they are).
+    pub(super) fn plan_for(
+        &mut self,
+        release: &str,
+        given: &[usize],
+        lost_own_module: bool,
+    ) -> Option<Planned> {
         let tree = match load_kernel(self.base(), release) {
             Ok(tree) => tree,
             Err(err) => {
@@ -31,20 +37,32 @@ impl Session<'_> {
                 path.display()
             ));
         }
-        let mut members: Vec<usize> = offered.to_vec();
+        let run = self.run_kind();
+        let by_mode = offer(run, KernelCase::default());
+        let mut members: Vec<usize> = if by_mode.given {
+            given.to_vec()
+        } else {
+            Vec::new()
+        };
+        if by_mode.every_installed_build {
+            for build in self.extra_builds_except(release) {
+                member_index(&mut members, build);
+            }
+        }
+        let offered = members.len();
         let existing: Vec<ExistingLink> = weak_updates
             .links
             .iter()
             .map(|link| self.existing_link(link, &mut members))
             .collect();
         let index = self.index_mismatch(&tree, &existing);
-        // A link whose module is gone may be replaced by another build of that module, and
-        // what the gone module refused (an export it offered, a same-name module) may fit now:
-        // such a kernel is checked against every installed build, as --add-kernel would.
-        if existing
-            .iter()
-            .any(|link| link.leads_to == LinkedModule::Gone)
-        {
+        let case = KernelCase {
+            lost_own_module,
+            has_gone_link: existing
+                .iter()
+                .any(|link| link.leads_to == LinkedModule::Gone),
+        };
+        if offer(run, case).every_installed_build && !by_mode.every_installed_build {
             for build in self.extra_builds_except(release) {
                 member_index(&mut members, build);
             }
@@ -71,6 +89,7 @@ impl Session<'_> {
         Some(Planned {
             plan,
             members,
+            offered,
             existing,
             index,
             leftovers: weak_updates.leftovers,
@@ -141,7 +160,7 @@ impl Session<'_> {
     /// Reports a plan (the verdicts of the first `offered` builds, then every action) and
     /// applies it unless this is a dry run. The work a change owes the kernel is recorded
     /// before the first link changes. A failed step is reported and costs only that step.
-    pub(super) fn commit(&mut self, release: &str, planned: Planned, offered: usize) {
+    pub(super) fn commit(&mut self, release: &str, planned: Planned) {
         if let Some(mismatch) = &planned.index {
             self.tell(Event::IndexMismatch {
                 kernel: release.to_owned(),
@@ -150,7 +169,7 @@ impl Session<'_> {
             let work = self.work_for_a_change();
             self.owe(release, work);
         }
-        self.report(&planned.plan, &planned.members, offered);
+        self.report(&planned.plan, &planned.members, planned.offered);
         for blocked in &planned.plan.blocked {
             let module = &self.modules[planned.members[blocked.build]].path;
             let what = match blocked.by {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, Mode};
 use crate::core::audit::{KernelState, audit};
 use crate::core::index::{IndexMismatch, index_mismatch};
+use crate::core::offer::{KernelCase, Run, offer};
 use crate::core::paths::{misplaced_release, normalize, release_from_path, resolve_link};
 use crate::core::plan::{
     Action, Build, ExistingLink, KernelPlan, LinkedModule, Obstacle, Status, UnlinkReason,
@@ -55,6 +56,8 @@ pub struct Outcome {
 struct Planned {
     plan: KernelPlan,
     members: Vec<usize>,
+    /// How many of `members`, from the first, the mode offered: their verdicts are reported.
+    offered: usize,
     existing: Vec<ExistingLink>,
     /// How the kernel's indexes differ from its tree, if they do.
     index: Option<IndexMismatch>,
@@ -241,6 +244,18 @@ impl Session<'_> {
             }
         }
         Ok(installed)
+    }
+
+    fn run_kind(&self) -> Run {
+        match self.config.mode {
+            Mode::AddModules => Run::AddModules,
+            Mode::RemoveModules => Run::RemoveModules,
+            Mode::AddKernel(_) => Run::AddKernel,
+            Mode::RemoveKernel(_) => Run::RemoveKernel,
+            Mode::Check(_) => Run::Check,
+            Mode::Sync => Run::Sync,
+            Mode::Explain => Run::Explain,
+        }
     }
 
     fn owe(&mut self, release: &str, work: Owed) {

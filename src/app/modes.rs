@@ -16,7 +16,7 @@ impl Session<'_> {
             self.owe(&release, work);
         }
         for release in &installed {
-            self.reconcile(release, &offered);
+            self.reconcile(release, &offered, false);
         }
         self.finish(&installed);
         Ok(())
@@ -53,9 +53,8 @@ impl Session<'_> {
         for release in self.stale_own_kernels(&installed, &paths, &[]) {
             self.owe(&release, work);
         }
-        // A kernel that lost one of its own modules may now take a module that one refused (a
-        // GPL-only or namespaced export, a same-name module): it is checked against every
-        // installed build, as --add-kernel would.
+        // A kernel that lost one of its own modules is offered every installed build
+        // (core::offer says why).
         let lost_own: BTreeSet<String> = paths
             .iter()
             .filter(|path| !self.base().join(path).exists())
@@ -63,14 +62,7 @@ impl Session<'_> {
             .collect();
         for release in &installed {
             self.say_skipped_symlinks(release, &paths);
-            let offered = if lost_own.contains(release) {
-                self.extra_builds_except(release)
-            } else {
-                Vec::new()
-            };
-            if let Some(planned) = self.plan_for(release, &offered) {
-                self.commit(release, planned, 0);
-            }
+            self.reconcile(release, &[], lost_own.contains(release));
         }
         self.finish(&installed);
         Ok(())
@@ -85,8 +77,7 @@ impl Session<'_> {
         }
         let _lock = self.lock()?;
         let installed = self.installed()?;
-        let offered = self.extra_builds_except(release);
-        self.reconcile(release, &offered);
+        self.reconcile(release, &[], false);
         self.finish(&installed);
         Ok(())
     }
@@ -128,17 +119,16 @@ impl Session<'_> {
         let _lock = self.lock()?;
         let installed = self.installed()?;
         for release in &installed {
-            let offered = self.extra_builds_except(release);
-            self.reconcile(release, &offered);
+            self.reconcile(release, &[], false);
         }
         self.finish(&installed);
         Ok(())
     }
 
     /// Plans, reports and (unless dry run) applies one kernel.
-    pub(super) fn reconcile(&mut self, release: &str, offered: &[usize]) {
-        if let Some(planned) = self.plan_for(release, offered) {
-            self.commit(release, planned, offered.len());
+    pub(super) fn reconcile(&mut self, release: &str, given: &[usize], lost_own_module: bool) {
+        if let Some(planned) = self.plan_for(release, given, lost_own_module) {
+            self.commit(release, planned);
         }
     }
 
