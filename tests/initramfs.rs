@@ -50,9 +50,7 @@ fn pack(packing: Packing, data: &[u8]) -> Vec<u8> {
             encoder.write_all(data).unwrap();
             encoder.finish().unwrap()
         }
-        Packing::Zstd => {
-            ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
-        }
+        Packing::Zstd => zstd::encode_all(data, 3).unwrap(),
     }
 }
 

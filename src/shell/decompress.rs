@@ -5,9 +5,7 @@
 use std::fmt;
 use std::io::Read;
 
-use liblzma::stream::{Action, CONCATENATED, Status, Stream};
-use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
-use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+use liblzma::stream::{CONCATENATED, Stream};
 
 /// Upper bound on decompressed output. The largest real inputs (a debug-info `.ko`, a
 /// symvers) are tens of MB, so hitting this means a corrupt or hostile file.
@@ -21,8 +19,9 @@ const XZ_MAGIC: &[u8] = &[0xFD, b'7', b'z', b'X', b'Z', 0x00];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xB5, 0x2F, 0xFD];
 const GZIP_MAGIC: &[u8] = &[0x1F, 0x8B];
 
-/// How far ruzstd decodes before handing output over, so the size cap is checked often.
-const ZSTD_STEP_BYTES: usize = 1 << 20;
+/// libzstd refuses frames whose window is larger (2^27 = 128 MiB, its own default); `zstd -19`
+/// uses 8 MiB.
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -86,161 +85,65 @@ pub fn decompress_with_limit(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Deco
 }
 
 fn decompress_xz(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
-    const FORMAT: Compression = Compression::Xz;
     // CONCATENATED: keep going after the first stream, as `xz -d` does.
-    let mut stream = Stream::new_stream_decoder(XZ_MEMORY_LIMIT, CONCATENATED)
-        .map_err(|err| corrupt(FORMAT, err))?;
-    let mut output = Vec::with_capacity(initial_capacity(bytes.len(), limit));
-    let mut input = bytes;
-    loop {
-        reserve_within_limit(&mut output, limit, FORMAT)?;
-        let consumed_before = stream.total_in();
-        let status = stream
-            .process_vec(input, &mut output, Action::Finish)
-            .map_err(|err| corrupt(FORMAT, err))?;
-        input = &input[usize::try_from(stream.total_in() - consumed_before).unwrap_or(0)..];
-        match status {
-            Status::StreamEnd => return Ok(output),
-            // With spare output room, "no progress possible" can only mean input ran out.
-            Status::MemNeeded => return Err(DecompressError::Truncated { format: FORMAT }),
-            Status::Ok | Status::GetCheck => {}
-        }
-    }
+    let stream = Stream::new_stream_decoder(XZ_MEMORY_LIMIT, CONCATENATED)
+        .map_err(|err| corrupt(Compression::Xz, err))?;
+    read_capped(
+        liblzma::read::XzDecoder::new_stream(bytes, stream),
+        bytes.len(),
+        limit,
+        Compression::Xz,
+    )
 }
 
+/// Every frame, skippable ones skipped, each checked against its content checksum; frames
+/// whose window needs more than `ZSTD_WINDOW_LOG_MAX` are refused.
 fn decompress_zstd(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
-    let mut output = Vec::with_capacity(initial_capacity(bytes.len(), limit));
-    let mut input = bytes;
-    let mut decoder = FrameDecoder::new();
-    while !input.is_empty() {
-        match decoder.reset(&mut input) {
-            Ok(()) => decode_zstd_frame(&mut decoder, &mut input, &mut output, limit)?,
-            Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
-                length,
-                ..
-            })) => skip_zstd_frame(&mut input, length)?,
-            Err(err) => return Err(zstd_error(err)),
-        }
-    }
-    Ok(output)
-}
-
-fn decode_zstd_frame(
-    decoder: &mut FrameDecoder,
-    input: &mut &[u8],
-    output: &mut Vec<u8>,
-    limit: usize,
-) -> Result<(), DecompressError> {
-    const FORMAT: Compression = Compression::Zstd;
-    loop {
-        let finished = decoder
-            .decode_blocks(
-                &mut *input,
-                BlockDecodingStrategy::UptoBytes(ZSTD_STEP_BYTES),
-            )
-            .map_err(zstd_error)?;
-        let ready = decoder.can_collect();
-        if output.len() + ready > limit {
-            return Err(DecompressError::TooLarge {
-                format: FORMAT,
-                limit,
-            });
-        }
-        decoder
-            .collect_to_writer(&mut *output)
-            .map_err(|err| corrupt(FORMAT, err))?;
-        if finished {
-            break;
-        }
-    }
-    // ruzstd hashes the output as it is collected but leaves the comparison to us.
-    match (
-        decoder.get_checksum_from_data(),
-        decoder.get_calculated_checksum(),
-    ) {
-        (Some(stored), Some(computed)) if stored != computed => Err(corrupt(
-            FORMAT,
-            format!("content checksum {stored:#010x} does not match {computed:#010x}"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn skip_zstd_frame(input: &mut &[u8], length: u32) -> Result<(), DecompressError> {
-    let length = usize::try_from(length).unwrap_or(usize::MAX);
-    *input = input.get(length..).ok_or(DecompressError::Truncated {
-        format: Compression::Zstd,
-    })?;
-    Ok(())
-}
-
-fn zstd_error(err: FrameDecoderError) -> DecompressError {
-    if is_unexpected_eof(&err) {
-        DecompressError::Truncated {
-            format: Compression::Zstd,
-        }
-    } else {
-        corrupt(Compression::Zstd, err)
-    }
-}
-
-/// ruzstd reports running out of input as an `UnexpectedEof` I/O error somewhere in its
-/// error chain.
-fn is_unexpected_eof(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::UnexpectedEof
-        {
-            return true;
-        }
-        current = err.source();
-    }
-    false
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(bytes)
+        .map_err(|err| corrupt(Compression::Zstd, err))?;
+    decoder
+        .window_log_max(ZSTD_WINDOW_LOG_MAX)
+        .map_err(|err| corrupt(Compression::Zstd, err))?;
+    read_capped(decoder, bytes.len(), limit, Compression::Zstd)
 }
 
 fn decompress_gzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
-    const FORMAT: Compression = Compression::Gzip;
-    let decoder = flate2::read::MultiGzDecoder::new(bytes);
-    let mut output = Vec::with_capacity(initial_capacity(bytes.len(), limit));
+    read_capped(
+        flate2::read::MultiGzDecoder::new(bytes),
+        bytes.len(),
+        limit,
+        Compression::Gzip,
+    )
+}
+
+/// Everything `decoder` gives, refused past `limit` bytes.
+fn read_capped(
+    decoder: impl Read,
+    compressed_len: usize,
+    limit: usize,
+    format: Compression,
+) -> Result<Vec<u8>, DecompressError> {
+    // Room for a typical 4:1 ratio, without trusting the input enough to allocate the cap.
+    let mut output = Vec::with_capacity(compressed_len.saturating_mul(4).min(limit));
     // One byte past the limit tells "exactly at the limit" from "over it".
     let read_cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     decoder
         .take(read_cap)
         .read_to_end(&mut output)
         .map_err(|err| match err.kind() {
-            std::io::ErrorKind::UnexpectedEof => DecompressError::Truncated { format: FORMAT },
-            _ => corrupt(FORMAT, err),
+            std::io::ErrorKind::UnexpectedEof => DecompressError::Truncated { format },
+            _ if is_truncation(format, &err) => DecompressError::Truncated { format },
+            _ => corrupt(format, err),
         })?;
     if output.len() > limit {
-        return Err(DecompressError::TooLarge {
-            format: FORMAT,
-            limit,
-        });
+        return Err(DecompressError::TooLarge { format, limit });
     }
     Ok(output)
 }
 
-/// Room for a typical 4:1 ratio, without trusting the input enough to allocate the cap.
-fn initial_capacity(compressed_len: usize, limit: usize) -> usize {
-    compressed_len.saturating_mul(4).min(limit)
-}
-
-/// Makes sure `output` has spare capacity, growing it geometrically but never past `limit`.
-fn reserve_within_limit(
-    output: &mut Vec<u8>,
-    limit: usize,
-    format: Compression,
-) -> Result<(), DecompressError> {
-    if output.len() < output.capacity() {
-        return Ok(());
-    }
-    if output.len() >= limit {
-        return Err(DecompressError::TooLarge { format, limit });
-    }
-    let extra = output.len().max(64 << 10).min(limit - output.len());
-    output.reserve_exact(extra);
-    Ok(())
+/// libzstd says an input that ends inside a frame is "incomplete".
+fn is_truncation(format: Compression, err: &std::io::Error) -> bool {
+    format == Compression::Zstd && err.to_string().contains("incomplete")
 }
 
 fn corrupt(format: Compression, reason: impl fmt::Display) -> DecompressError {
@@ -275,8 +178,12 @@ mod tests {
         encoder.finish().unwrap()
     }
 
+    /// With a content checksum, as `zstd` writes by default.
     fn zstd(data: &[u8]) -> Vec<u8> {
-        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_checksum(true).unwrap();
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
     }
 
     type Encoder = fn(&[u8]) -> Vec<u8>;
@@ -410,7 +317,7 @@ mod tests {
     fn zstd_content_checksum_mismatch_is_caught() {
         let packed = zstd(b"checksummed payload");
         let descriptor = packed[4];
-        assert_ne!(descriptor & 0x04, 0, "ruzstd writes a content checksum");
+        assert_ne!(descriptor & 0x04, 0, "the frame carries a content checksum");
         let mut bad = packed.clone();
         let last = bad.len() - 1;
         bad[last] ^= 0xFF;
