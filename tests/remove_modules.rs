@@ -42,10 +42,7 @@ fn s14_the_link_of_a_deleted_module_goes_and_empty_directories_with_it() {
     assert!(root.links(K56).is_empty());
     assert!(!root.weak_updates(K56).join("fx").exists());
     assert!(root.weak_updates(K56).is_dir());
-    assert!(
-        run.stdout
-            .contains("Removing compatible module fxstable.ko.zst from kernel 6.1.0-56-amd64")
-    );
+    assert_golden("remove_modules/s14.txt", &root, &run.stdout);
     // The own kernel's modules.dep still lists the deleted file: it is re-indexed too.
     assert_eq!(root.reindexed(), [K55, K56]);
     assert!(!root.modules_dep(K56).contains("fxstable"));
@@ -106,14 +103,7 @@ fn s16_a_link_that_points_elsewhere_is_left_alone() {
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(root.links(K53), before);
-    assert!(
-        run.stdout.contains(&format!(
-            "Skipping symlink {}",
-            root.weak_updates(K53).join("fx/fxmisc.ko").display()
-        )),
-        "{}",
-        run.stdout
-    );
+    assert_golden("remove_modules/s16.txt", &root, &run.stdout);
 }
 
 #[test]
@@ -130,14 +120,7 @@ fn s17_an_unrelated_incompatible_link_is_pruned_with_its_reason() {
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(root.links(K53).is_empty());
-    assert!(
-        run.stdout
-            .contains("Removing compatible module fxalloc.ko from kernel 6.1.0-53-amd64")
-    );
-    assert!(
-        run.stdout
-            .contains("kmalloc_caches: module wants CRC 0x33ef9941, vmlinux has 0x26a065ed (crc)")
-    );
+    assert_golden("remove_modules/s17.txt", &root, &run.stdout);
 }
 
 #[test]
@@ -154,7 +137,7 @@ fn dangling_links_are_cleaned_with_their_reason_and_the_kernel_rechecked() {
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(!root.weak_updates(K53).join("gone").exists());
-    assert!(run.stdout.contains("target is gone"), "{}", run.stdout);
+    assert_golden("remove_modules/dangling.txt", &root, &run.stdout);
     // The kernel lost a link, so it was checked against every installed build: 6.1.0-50's
     // modules that fit it, never linked in this fixture, are linked now.
     assert!(

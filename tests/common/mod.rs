@@ -310,3 +310,21 @@ pub fn packing_dracut(root: &Root) -> PathBuf {
         ),
     )
 }
+
+/// Compares `actual` (the root's path shown as `ROOT`) with `tests/golden/<name>`. With
+/// `UPDATE_GOLDEN=1` in the environment the file is written instead, for a person to review
+/// in the diff; without it a missing or different file fails the test.
+pub fn assert_golden(name: &str, root: &Root, actual: &str) {
+    let actual = actual.replace(root.path().to_string_lossy().as_ref(), "ROOT");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("{}: {err} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "differs from {}", path.display());
+}
