@@ -13,9 +13,10 @@ use crate::core::paths::{normalize, release_from_path, resolve_link};
 use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, Obstacle, plan_kernel};
 use crate::error::Error;
 use crate::report::{self, BuildLabel};
-use crate::shell::depmod::{depmod_command, indexes_stale_for, read_modules_dep, run_depmod};
+use crate::shell::children::Output as ChildrenOutput;
+use crate::shell::depmod::{depmod_command, indexes_stale_for, read_modules_dep, run_depmods};
 use crate::shell::initramfs::{
-    Outcome as InitramfsOutcome, Regenerator, clear_leftover_images, image_path, refresh,
+    Outcome as InitramfsOutcome, Regenerator, clear_leftover_images, image_path, refresh_all,
 };
 use crate::shell::input::read_lines;
 use crate::shell::links::{
@@ -704,19 +705,25 @@ impl Session<'_> {
                 self.record(release);
             }
         }
-        for release in &releases {
-            if !self.owed[release].depmod {
-                continue;
-            }
-            let command = depmod_command(self.base(), release);
+        let depmods: Vec<(&String, Vec<String>)> = releases
+            .iter()
+            .filter(|release| self.owed[*release].depmod)
+            .map(|release| (release, depmod_command(self.base(), release)))
+            .collect();
+        for (_, command) in &depmods {
             self.say(&command.join(" "));
-            if self.config.dry_run {
-                continue;
-            }
-            match run_depmod(&command) {
-                Ok(()) => self.done(release, |owed| owed.depmod = false),
-                Err(err) => self.problem(&err),
-            }
+        }
+        if !self.config.dry_run {
+            let commands: Vec<Vec<String>> = depmods.iter().map(|(_, c)| c.clone()).collect();
+            let _ = self.out.flush();
+            run_depmods(
+                &commands,
+                ChildrenOutput::ours(),
+                |index, result| match result {
+                    Ok(()) => self.done(depmods[index].0, |owed| owed.depmod = false),
+                    Err(err) => self.problem(&err),
+                },
+            );
         }
         if self.config.no_initramfs {
             return;
@@ -725,38 +732,51 @@ impl Session<'_> {
             Some(words) => Regenerator::CheckProgram(words.join(" ")),
             None => Regenerator::Dracut(self.config.dracut.clone()),
         };
-        for release in &releases {
-            if !self.owed[release].initramfs {
-                continue;
-            }
-            if self.config.dry_run {
+        let images: Vec<String> = releases
+            .iter()
+            .filter(|release| self.owed[*release].initramfs)
+            .cloned()
+            .collect();
+        if self.config.dry_run {
+            for release in &images {
                 self.say(&format!("Would check the initramfs of kernel {release}"));
-                continue;
             }
-            match refresh(self.base(), release, &how) {
-                Ok(outcome) => {
-                    let image = image_path(self.base(), release);
-                    let line = match outcome {
-                        InitramfsOutcome::NoImage | InitramfsOutcome::CheckProgramRan => None,
-                        InitramfsOutcome::Unchanged => {
-                            Some(format!("{}: modules unchanged, kept", image.display()))
-                        }
-                        InitramfsOutcome::Replaced => {
-                            Some(format!("{}: modules changed, replaced", image.display()))
-                        }
-                        InitramfsOutcome::ReplacedUndecodable(why) => Some(format!(
-                            "{}: could not be read ({why}), replaced",
-                            image.display()
-                        )),
-                    };
-                    if let Some(line) = line {
-                        self.say(&line);
-                    }
-                    self.done(release, |owed| owed.initramfs = false);
-                }
-                Err(err) => self.problem(&err),
-            }
+            return;
         }
+        let _ = self.out.flush();
+        let base = self.base().to_owned();
+        refresh_all(
+            &base,
+            &images,
+            &how,
+            ChildrenOutput::ours(),
+            |index, result| {
+                let release = &images[index];
+                match result {
+                    Ok(outcome) => {
+                        let image = image_path(&base, release);
+                        let line = match outcome {
+                            InitramfsOutcome::NoImage | InitramfsOutcome::CheckProgramRan => None,
+                            InitramfsOutcome::Unchanged => {
+                                Some(format!("{}: modules unchanged, kept", image.display()))
+                            }
+                            InitramfsOutcome::Replaced => {
+                                Some(format!("{}: modules changed, replaced", image.display()))
+                            }
+                            InitramfsOutcome::ReplacedUndecodable(why) => Some(format!(
+                                "{}: could not be read ({why}), replaced",
+                                image.display()
+                            )),
+                        };
+                        if let Some(line) = line {
+                            self.say(&line);
+                        }
+                        self.done(release, |owed| owed.initramfs = false);
+                    }
+                    Err(err) => self.problem(&err),
+                }
+            },
+        );
     }
 
     /// Marks a piece of a kernel's owed work done, in memory and in its record.

@@ -1,7 +1,10 @@
-//! The real `depmod`, run once per kernel whose modules changed, to rebuild its indexes.
+//! The real `depmod`, run once per kernel whose modules changed, to rebuild its indexes;
+//! different kernels' depmods run side by side.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
+
+use crate::shell::children::{Output, parallelism, run_side_by_side};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepmodError {
@@ -58,17 +61,39 @@ pub fn read_modules_dep(base: &Path, release: &str) -> Option<Vec<u8>> {
     crate::shell::bounded::read_regular(&path, crate::shell::bounded::INDEX_LIMIT).ok()
 }
 
-pub fn run_depmod(command: &[String]) -> Result<(), DepmodError> {
-    let (program, args) = command
-        .split_first()
-        .expect("a depmod command has a program");
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .map_err(|source| DepmodError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
+/// Runs one depmod command per kernel, side by side up to the number of cores (each writes only
+/// its own kernel's indexes). `finished(i, result)` is called in the order of `commands`,
+/// right after depmod `i` ended and its output was written; one failing stops no other.
+pub fn run_depmods(
+    commands: &[Vec<String>],
+    output: Output<'_>,
+    mut finished: impl FnMut(usize, Result<(), DepmodError>),
+) {
+    let processes = commands
+        .iter()
+        .map(|command| {
+            let (program, args) = command
+                .split_first()
+                .expect("a depmod command has a program");
+            let mut process = Command::new(program);
+            process.args(args);
+            process
+        })
+        .collect();
+    run_side_by_side(processes, parallelism(), output, |index, status| {
+        let command = &commands[index];
+        finished(index, depmod_result(command, status));
+    });
+}
+
+fn depmod_result(
+    command: &[String],
+    status: std::io::Result<ExitStatus>,
+) -> Result<(), DepmodError> {
+    let status = status.map_err(|source| DepmodError::Spawn {
+        program: command[0].clone(),
+        source,
+    })?;
     if status.success() {
         Ok(())
     } else {
