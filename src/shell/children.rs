@@ -11,6 +11,8 @@ use std::io::{self, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+
 /// How many children run at once: one per core, at least one.
 pub fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
@@ -42,6 +44,7 @@ pub fn run_side_by_side(
     mut finished: impl FnMut(usize, io::Result<ExitStatus>),
 ) {
     let limit = limit.max(1);
+    let _quiet = SigchldHeld::new();
     let mut waiting = commands.into_iter();
     let mut running: std::collections::VecDeque<io::Result<Running>> =
         std::collections::VecDeque::new();
@@ -56,6 +59,37 @@ pub fn run_side_by_side(
         }
         finished(index, status);
         index += 1;
+    }
+}
+
+/// SIGCHLD held pending on this thread (and the reader threads it starts) while children are
+/// run. Nothing of ours handles it; held, it cannot interrupt the `wait4` for an earlier child
+/// when a later one ends first, so each child is reaped by exactly one `wait4`, as in a run
+/// with one child at a time. Children start with an empty mask (the standard library resets
+/// it), and the signal is let through again, and ignored as ever, when this is dropped.
+struct SigchldHeld {
+    before: Option<SigSet>,
+}
+
+impl SigchldHeld {
+    fn new() -> Self {
+        let mut before = SigSet::empty();
+        let held = pthread_sigmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&SigSet::from(Signal::SIGCHLD)),
+            Some(&mut before),
+        );
+        SigchldHeld {
+            before: held.is_ok().then_some(before),
+        }
+    }
+}
+
+impl Drop for SigchldHeld {
+    fn drop(&mut self) {
+        if let Some(before) = &self.before {
+            let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(before), None);
+        }
     }
 }
 
@@ -180,5 +214,14 @@ mod tests {
                 .all(|(_, status)| status.as_ref().unwrap().success())
         );
         assert_eq!((stdout.len(), stderr.len()), (1_000_000, 1_000_000));
+    }
+
+    #[test]
+    fn children_start_with_no_signal_held() {
+        let (_, stdout, _) = run(vec![shell("grep SigBlk /proc/self/status")], 1);
+        assert_eq!(
+            String::from_utf8(stdout).unwrap().trim(),
+            "SigBlk:\t0000000000000000"
+        );
     }
 }
