@@ -6,7 +6,9 @@
 //! Candidates may export symbols to each other; a candidate whose provider does not fit falls
 //! too, to a fixed point, and members of a dependency cycle fall together (§4).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use hashbrown::{HashMap, HashSet};
 
 use crate::core::abi::{Export, VersionTable};
 use crate::core::elf::ModuleFacts;

@@ -127,7 +127,7 @@ pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
 
 pub fn read_symvers(path: &Path) -> Result<KernelSymvers, LoadError> {
     let bytes = read_decompressed(path, SYMVERS_LIMIT)?;
-    KernelSymvers::parse(&bytes).map_err(|source| LoadError::Symvers {
+    KernelSymvers::parse_owned(bytes).map_err(|source| LoadError::Symvers {
         path: path.to_owned(),
         source,
     })
