@@ -24,8 +24,8 @@ use crate::shell::links::{
     read_weak_updates,
 };
 use crate::shell::load::{
-    KernelTree, LoadError, ModuleFile, installed_kernels, load_kernel, module_files,
-    symvers_candidates, symvers_file,
+    KernelTree, LoadError, ModuleFile, installed_kernels, load_kernel, load_kernels, module_files,
+    read_modules, symvers_candidates, symvers_file,
 };
 use crate::shell::lock::{RunLock, lock_exclusive, lock_shared_if_free};
 use crate::shell::owed::{Owed, read_owed, record_owed};
@@ -63,6 +63,9 @@ struct Session<'c> {
     owed: BTreeMap<String, Owed>,
     /// What each kernel's record on disk says.
     recorded: BTreeMap<String, Owed>,
+    /// Kernels and modules read on all cores before they are needed, by release and path.
+    kernels_read_ahead: HashMap<String, Result<KernelTree, LoadError>>,
+    modules_read_ahead: HashMap<PathBuf, Result<ModuleFile, LoadError>>,
 }
 
 pub fn run<'c>(
@@ -79,6 +82,8 @@ pub fn run<'c>(
         by_identity: HashMap::new(),
         owed: BTreeMap::new(),
         recorded: BTreeMap::new(),
+        kernels_read_ahead: HashMap::new(),
+        modules_read_ahead: HashMap::new(),
     };
     match &config.mode {
         Mode::AddModules => {
@@ -232,7 +237,11 @@ impl Session<'_> {
         if let Some(known) = self.by_identity.get(&identity) {
             return *known;
         }
-        let loaded = match ModuleFile::read(&absolute) {
+        let read = self
+            .modules_read_ahead
+            .remove(&absolute)
+            .unwrap_or_else(|| ModuleFile::read(&absolute));
+        let loaded = match read {
             Ok(file) => {
                 self.modules.push(Loaded {
                     path: path.to_owned(),
@@ -257,7 +266,9 @@ impl Session<'_> {
         }
         let _lock = self.lock()?;
         let installed = self.installed()?;
+        self.read_modules_ahead(&paths);
         let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
+        self.read_kernels_ahead(&installed);
         let work = self.work_for_a_change();
         for release in self.stale_own_kernels(&installed, &paths, &offered) {
             self.owe(&release, work);
@@ -275,6 +286,7 @@ impl Session<'_> {
         }
         let _lock = self.lock()?;
         let installed = self.installed()?;
+        self.read_kernels_ahead(&installed);
         let work = self.work_for_a_change();
         for release in self.stale_own_kernels(&installed, &paths, &[]) {
             self.owe(&release, work);
@@ -358,7 +370,11 @@ impl Session<'_> {
     /// The plan for one kernel given the builds offered to it; `None` when the kernel cannot
     /// be read (reported once; its links are left as they are).
     fn plan_for(&mut self, release: &str, offered: &[usize]) -> Option<Planned> {
-        let tree = match load_kernel(self.base(), release) {
+        let read = self
+            .kernels_read_ahead
+            .remove(release)
+            .unwrap_or_else(|| load_kernel(self.base(), release));
+        let tree = match read {
             Ok(tree) => tree,
             Err(err) => {
                 self.problem(&err);
@@ -619,10 +635,36 @@ impl Session<'_> {
     /// Every readable module in `extra/` of every kernel directory but one.
     fn extra_builds_except(&mut self, release: &str) -> Vec<usize> {
         let mut builds = Vec::new();
-        for path in self.extra_modules_except(release) {
+        let paths = self.extra_modules_except(release);
+        self.read_modules_ahead(&paths);
+        for path in paths {
             builds.extend(self.load(&path, true));
         }
         builds
+    }
+
+    /// Reads the modules at these base-relative paths on all cores, for [`Session::load`].
+    fn read_modules_ahead(&mut self, paths: &[String]) {
+        let absolute: Vec<PathBuf> = paths
+            .iter()
+            .map(|path| self.base().join(path))
+            .filter(|path| !self.modules_read_ahead.contains_key(path))
+            .filter(|path| {
+                let identity = std::fs::canonicalize(path).unwrap_or(path.clone());
+                !self.by_identity.contains_key(&identity)
+            })
+            .collect();
+        let read = read_modules(&absolute);
+        self.modules_read_ahead
+            .extend(absolute.into_iter().zip(read));
+    }
+
+    /// Loads these kernels on all cores, for [`Session::plan_for`].
+    fn read_kernels_ahead(&mut self, releases: &BTreeSet<String>) {
+        let releases: Vec<String> = releases.iter().cloned().collect();
+        let read = load_kernels(self.base(), &releases);
+        self.kernels_read_ahead
+            .extend(releases.into_iter().zip(read));
     }
 
     /// Base-relative paths of every module in `extra/` of every kernel directory but one.

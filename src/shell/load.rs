@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use walkdir::WalkDir;
 
 use crate::core::abi::Export;
@@ -12,6 +14,7 @@ use crate::core::kernel::{KernelAbi, vermagic_release, vermagic_tail};
 use crate::core::paths::release_from_path;
 use crate::core::symvers::{KernelSymvers, SymversError};
 use crate::shell::bounded::{MODULE_LIMIT, ReadError, SYMVERS_LIMIT, read_regular};
+use crate::shell::children::parallelism;
 use crate::shell::decompress::{DecompressError, decompress_with_limit};
 
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +289,53 @@ fn read_layout(path: &Path) -> Option<Layout> {
             .map(|vermagic| vermagic_tail(vermagic).to_owned()),
         this_module_size: facts.this_module_size,
     })
+}
+
+/// Reads every one of `paths` as a module, on all cores; the results in the order of `paths`.
+pub fn read_modules(paths: &[PathBuf]) -> Vec<Result<ModuleFile, LoadError>> {
+    on_all_cores(paths, |path| ModuleFile::read(path))
+}
+
+/// Loads every one of `releases` under `base`, on all cores; the results in the order of
+/// `releases`.
+pub fn load_kernels(base: &Path, releases: &[String]) -> Vec<Result<KernelTree, LoadError>> {
+    on_all_cores(releases, |release| load_kernel(base, release))
+}
+
+/// `work` applied to each item, the items shared out among one thread per core as they come
+/// free (files differ in size by orders of magnitude).
+fn on_all_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = parallelism().min(items.len());
+    if threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(index) else {
+                            return mine;
+                        };
+                        mine.push((index, work(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    done.sort_unstable_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, result)| result).collect()
 }
 
 /// Module files below `dir`, sorted, following no symlinks.
