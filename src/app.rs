@@ -24,8 +24,8 @@ use crate::shell::links::{
     read_weak_updates,
 };
 use crate::shell::load::{
-    KernelTree, LoadError, ModuleFile, installed_kernels, load_kernel, load_kernels, module_files,
-    read_modules, symvers_candidates, symvers_file,
+    KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernel, load_kernels,
+    module_files, read_modules, symvers_candidates, symvers_file,
 };
 use crate::shell::lock::{RunLock, lock_exclusive, lock_shared_if_free};
 use crate::shell::owed::{Owed, read_owed, record_owed};
@@ -65,7 +65,7 @@ struct Session<'c> {
     recorded: BTreeMap<String, Owed>,
     /// Kernels and modules read on all cores before they are needed, by release and path.
     kernels_read_ahead: HashMap<String, Result<KernelTree, LoadError>>,
-    modules_read_ahead: HashMap<PathBuf, Result<ModuleFile, LoadError>>,
+    modules_read_ahead: HashMap<PathBuf, ReadAhead>,
 }
 
 pub fn run<'c>(
@@ -233,14 +233,18 @@ impl Session<'_> {
     /// when it cannot be read.
     fn load(&mut self, path: &str, report: bool) -> Option<usize> {
         let absolute = self.base().join(path);
-        let identity = std::fs::canonicalize(&absolute).unwrap_or(absolute.clone());
+        let ahead = self.modules_read_ahead.remove(&absolute);
+        let identity = match &ahead {
+            Some(ahead) => ahead.identity.clone(),
+            None => std::fs::canonicalize(&absolute).unwrap_or(absolute.clone()),
+        };
         if let Some(known) = self.by_identity.get(&identity) {
             return *known;
         }
-        let read = self
-            .modules_read_ahead
-            .remove(&absolute)
-            .unwrap_or_else(|| ModuleFile::read(&absolute));
+        let read = match ahead {
+            Some(ahead) => ahead.read,
+            None => ModuleFile::read(&absolute),
+        };
         let loaded = match read {
             Ok(file) => {
                 self.modules.push(Loaded {
@@ -645,14 +649,12 @@ impl Session<'_> {
 
     /// Reads the modules at these base-relative paths on all cores, for [`Session::load`].
     fn read_modules_ahead(&mut self, paths: &[String]) {
+        let known: HashSet<&str> = self.modules.iter().map(|m| m.path.as_str()).collect();
         let absolute: Vec<PathBuf> = paths
             .iter()
+            .filter(|path| !known.contains(path.as_str()))
             .map(|path| self.base().join(path))
             .filter(|path| !self.modules_read_ahead.contains_key(path))
-            .filter(|path| {
-                let identity = std::fs::canonicalize(path).unwrap_or(path.clone());
-                !self.by_identity.contains_key(&identity)
-            })
             .collect();
         let read = read_modules(&absolute);
         self.modules_read_ahead

@@ -1,6 +1,7 @@
 //! Reading what the decision needs from a (base) directory: installed kernels, their symvers,
 //! the modules they ship, and candidate modules. Everything decompressed by magic bytes.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,9 +14,13 @@ use crate::core::elf::{ElfError, ModuleFacts, parse_module};
 use crate::core::kernel::{KernelAbi, vermagic_release, vermagic_tail};
 use crate::core::paths::release_from_path;
 use crate::core::symvers::{KernelSymvers, SymversError};
-use crate::shell::bounded::{MODULE_LIMIT, ReadError, SYMVERS_LIMIT, read_regular};
+use crate::shell::bounded::{
+    MODULE_LIMIT, ReadError, SYMVERS_LIMIT, read_regular, read_regular_into,
+};
 use crate::shell::children::parallelism;
-use crate::shell::decompress::{DecompressError, decompress_with_limit};
+use crate::shell::decompress::{
+    Compression, DecompressError, compression_of, decompress_with_limit,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -114,6 +119,10 @@ pub fn read_decompressed(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError
         path: path.to_owned(),
         source,
     })?;
+    // Most modules are not compressed: no copy of them (read_regular held them to `limit`).
+    if compression_of(&raw) == Compression::None {
+        return Ok(raw);
+    }
     decompress_with_limit(&raw, limit).map_err(|source| LoadError::Decompress {
         path: path.to_owned(),
         source,
@@ -121,10 +130,30 @@ pub fn read_decompressed(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError
 }
 
 pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
-    let bytes = read_decompressed(path, MODULE_LIMIT)?;
-    parse_module(&bytes).map_err(|source| LoadError::Module {
-        path: path.to_owned(),
-        source,
+    thread_local! {
+        /// Each thread reads its modules into one buffer, grown to the largest it met.
+        static MODULE_BYTES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    MODULE_BYTES.with_borrow_mut(|raw| {
+        read_regular_into(path, MODULE_LIMIT, raw).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let parsed = if compression_of(raw) == Compression::None {
+            parse_module(raw)
+        } else {
+            let bytes = decompress_with_limit(raw, MODULE_LIMIT).map_err(|source| {
+                LoadError::Decompress {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            parse_module(&bytes)
+        };
+        parsed.map_err(|source| LoadError::Module {
+            path: path.to_owned(),
+            source,
+        })
     })
 }
 
@@ -291,9 +320,21 @@ fn read_layout(path: &Path) -> Option<Layout> {
     })
 }
 
+/// A module file read ahead of its use.
+#[derive(Debug)]
+pub struct ReadAhead {
+    /// The path with every symlink resolved, which tells two names of one file apart from two
+    /// files; the path itself when it cannot be resolved.
+    pub identity: PathBuf,
+    pub read: Result<ModuleFile, LoadError>,
+}
+
 /// Reads every one of `paths` as a module, on all cores; the results in the order of `paths`.
-pub fn read_modules(paths: &[PathBuf]) -> Vec<Result<ModuleFile, LoadError>> {
-    on_all_cores(paths, |path| ModuleFile::read(path))
+pub fn read_modules(paths: &[PathBuf]) -> Vec<ReadAhead> {
+    on_all_cores(paths, |path| ReadAhead {
+        identity: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        read: ModuleFile::read(path),
+    })
 }
 
 /// Loads every one of `releases` under `base`, on all cores; the results in the order of
