@@ -14,7 +14,7 @@ use crate::core::plan::{Build, ExistingLink, KernelPlan, LinkedModule, Obstacle,
 use crate::error::Error;
 use crate::report::{self, BuildLabel};
 use crate::shell::children::Output as ChildrenOutput;
-use crate::shell::depmod::{depmod_command, indexes_stale_for, read_modules_dep, run_depmods};
+use crate::shell::depmod::{DepListing, depmod_command, read_modules_dep, run_depmods};
 use crate::shell::initramfs::{
     Outcome as InitramfsOutcome, Regenerator, clear_leftover_images, image_path, refresh_all,
 };
@@ -714,6 +714,7 @@ impl Session<'_> {
                 .iter()
                 .map(|p| (p.clone(), release_from_path(p).to_owned())),
         );
+        let mut listings: HashMap<String, DepListing> = HashMap::new();
         owners
             .into_iter()
             .filter(|(_, release)| installed.contains(release))
@@ -721,7 +722,10 @@ impl Session<'_> {
                 let below = path
                     .strip_prefix(&format!("lib/modules/{release}/"))
                     .or_else(|| path.strip_prefix(&format!("usr/lib/modules/{release}/")));
-                below.is_some_and(|below| indexes_stale_for(self.base(), release, below))
+                let listing = listings
+                    .entry(release.clone())
+                    .or_insert_with(|| DepListing::read(self.base(), release));
+                below.is_some_and(|below| listing.stale_for(below))
             })
             .map(|(_, release)| release)
             .collect()
