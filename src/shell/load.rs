@@ -278,24 +278,28 @@ pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> 
             exports: Vec::new(),
         });
     }
-    for dir in ["extra", "updates"] {
-        for path in module_files(&kernel_dir.join(dir)) {
-            match read_module(&path) {
-                Ok(facts) => {
-                    // A kernel without in-tree modules: its own out-of-tree ones, built for
-                    // it, carry its struct module too.
-                    let own = facts.vermagic.as_deref().map(vermagic_release) == Some(release);
-                    if tree.this_module_size.is_none() && own {
-                        tree.this_module_size = facts.this_module_size;
-                    }
-                    tree.native.push(NativeModule {
-                        name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
-                        path,
-                        exports: facts.exports,
-                    });
+    let out_of_tree: Vec<PathBuf> = ["extra", "updates"]
+        .iter()
+        .flat_map(|dir| module_files(&kernel_dir.join(dir)))
+        .collect();
+    // A kernel may ship a thousand modules out of tree: they are read on all cores.
+    let read = on_all_cores(&out_of_tree, |path| read_module(path));
+    for (path, read) in out_of_tree.into_iter().zip(read) {
+        match read {
+            Ok(facts) => {
+                // A kernel without in-tree modules: its own out-of-tree ones, built for it,
+                // carry its struct module too.
+                let own = facts.vermagic.as_deref().map(vermagic_release) == Some(release);
+                if tree.this_module_size.is_none() && own {
+                    tree.this_module_size = facts.this_module_size;
                 }
-                Err(err) => tree.unreadable.push(err),
+                tree.native.push(NativeModule {
+                    name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
+                    path,
+                    exports: facts.exports,
+                });
             }
+            Err(err) => tree.unreadable.push(err),
         }
     }
     Ok(tree)
