@@ -72,6 +72,52 @@ fn symvers_gunzip_and_parse(c: &mut Criterion) {
     group.finish();
 }
 
+/// How many symbols a run looks up in one kernel's symvers: one small module, a large one,
+/// a batch of modules.
+const LOOKUPS: &[usize] = &[10, 100, 1_000, 10_000];
+
+/// Reading a symvers to look up N of its symbols, as a run does for each kernel: the cost
+/// beyond the parse should grow with N, not with the ~30,000 lines of the file.
+fn symvers_lookup(c: &mut Criterion) {
+    let release = SYMVERS_RELEASES[0];
+    let text = decompress(&boot_symvers_gz(release)).expect("fixture symvers decompresses");
+    let all = KernelSymvers::parse(&text).expect("fixture symvers parses");
+    let names: Vec<String> = all.iter().map(|entry| entry.export.name.clone()).collect();
+    let mut group = c.benchmark_group("symvers_parse_and_lookup");
+    for &count in LOOKUPS {
+        let step = (names.len() / count).max(1);
+        let wanted: Vec<&str> = names.iter().step_by(step).map(String::as_str).collect();
+        group.throughput(Throughput::Elements(wanted.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(count), &wanted, |b, wanted| {
+            b.iter(|| {
+                let symvers = KernelSymvers::parse(black_box(&text)).expect("parses");
+                wanted
+                    .iter()
+                    .filter_map(|name| symvers.get(name))
+                    .map(|entry| entry.export.crc.unwrap_or(0))
+                    .fold(0u32, u32::wrapping_add)
+            });
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("symvers_lookup_parsed");
+    for &count in LOOKUPS {
+        let step = (names.len() / count).max(1);
+        let wanted: Vec<&str> = names.iter().step_by(step).map(String::as_str).collect();
+        group.throughput(Throughput::Elements(wanted.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(count), &wanted, |b, wanted| {
+            b.iter(|| {
+                wanted
+                    .iter()
+                    .filter_map(|name| all.get(black_box(name)))
+                    .map(|entry| entry.export.crc.unwrap_or(0))
+                    .fold(0u32, u32::wrapping_add)
+            });
+        });
+    }
+    group.finish();
+}
+
 fn module_parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("module_parse");
     for relative in MODULES {
@@ -93,6 +139,7 @@ criterion_group!(
     symvers_parse,
     symvers_gunzip,
     symvers_gunzip_and_parse,
+    symvers_lookup,
     module_parse
 );
 criterion_main!(benches);

@@ -13,6 +13,7 @@ impl Session<'_> {
         } else {
             named.to_vec()
         };
+        self.read_kernels_ahead(releases.iter().filter(|r| installed.contains(*r)));
         let mut kernels_out_of_order = 0;
         for release in &releases {
             if !installed.contains(release) {
@@ -80,7 +81,9 @@ impl Session<'_> {
     pub(super) fn explain(&mut self, paths: Vec<String>) -> Result<(), Error> {
         let _lock = self.lock()?;
         let installed = self.installed()?;
+        self.read_modules_ahead(&paths);
         let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
+        self.read_kernels_ahead(&installed);
         let mut rows: Vec<Vec<Row>> = vec![Vec::new(); offered.len()];
         for release in &installed {
             let Some(planned) = self.plan_for(release, &offered, false) else {

@@ -24,22 +24,30 @@ impl Session<'_> {
                 self.record(release);
             }
         }
-        for release in &releases {
-            if !self.owed[release].depmod {
-                continue;
-            }
-            let command = depmod_command(self.base(), release);
+        // depmod (and below, the initramfs) of different kernels run side by side; each
+        // kernel's record is cleared only after its own run succeeded.
+        let depmods: Vec<(String, Vec<String>)> = releases
+            .iter()
+            .filter(|release| self.owed[*release].depmod)
+            .map(|release| (release.clone(), depmod_command(self.base(), release)))
+            .collect();
+        for (release, command) in &depmods {
             self.tell(Event::Depmod {
                 kernel: release.clone(),
                 command: command.clone(),
             });
-            if self.config.dry_run {
-                continue;
-            }
-            match run_depmod(&command) {
-                Ok(()) => self.done(release, |owed| owed.depmod = false),
-                Err(err) => self.problem(&err),
-            }
+        }
+        if !self.config.dry_run {
+            let commands: Vec<Vec<String>> = depmods.iter().map(|(_, c)| c.clone()).collect();
+            self.reporter.flush();
+            run_depmods(
+                &commands,
+                ChildrenOutput::ours(),
+                |index, result| match result {
+                    Ok(()) => self.done(&depmods[index].0, |owed| owed.depmod = false),
+                    Err(err) => self.problem(&err),
+                },
+            );
         }
         if self.config.no_initramfs {
             return;
@@ -48,43 +56,54 @@ impl Session<'_> {
             Some(words) => Regenerator::CheckProgram(words.join(" ")),
             None => Regenerator::Dracut(self.config.dracut.clone()),
         };
-        for release in &releases {
-            if !self.owed[release].initramfs {
-                continue;
+        let images: Vec<String> = releases
+            .iter()
+            .filter(|release| self.owed[*release].initramfs)
+            .cloned()
+            .collect();
+        if self.config.dry_run {
+            for release in images {
+                self.tell(Event::InitramfsPending { kernel: release });
             }
-            if self.config.dry_run {
-                self.tell(Event::InitramfsPending {
-                    kernel: release.clone(),
-                });
-                continue;
-            }
-            match refresh(self.base(), release, &how) {
-                Ok(outcome) => {
-                    let image = image_path(self.base(), release).display().to_string();
-                    let (outcome, detail) = match outcome {
-                        InitramfsOutcome::NoImage | InitramfsOutcome::CheckProgramRan => {
-                            (None, None)
-                        }
-                        InitramfsOutcome::Unchanged => (Some(ImageOutcome::Unchanged), None),
-                        InitramfsOutcome::Replaced => (Some(ImageOutcome::Replaced), None),
-                        InitramfsOutcome::ReplacedUndecodable(why) => (
-                            Some(ImageOutcome::ReplacedUndecodable),
-                            Some(why.to_string()),
-                        ),
-                    };
-                    if let Some(outcome) = outcome {
-                        self.tell(Event::Initramfs {
-                            kernel: release.clone(),
-                            image,
-                            outcome,
-                            detail,
-                        });
-                    }
-                    self.done(release, |owed| owed.initramfs = false);
-                }
-                Err(err) => self.problem(&err),
-            }
+            return;
         }
+        self.reporter.flush();
+        let base = self.base().to_owned();
+        refresh_all(
+            &base,
+            &images,
+            &how,
+            ChildrenOutput::ours(),
+            |index, result| {
+                let release = &images[index];
+                match result {
+                    Ok(outcome) => {
+                        let image = image_path(&base, release).display().to_string();
+                        let (outcome, detail) = match outcome {
+                            InitramfsOutcome::NoImage | InitramfsOutcome::CheckProgramRan => {
+                                (None, None)
+                            }
+                            InitramfsOutcome::Unchanged => (Some(ImageOutcome::Unchanged), None),
+                            InitramfsOutcome::Replaced => (Some(ImageOutcome::Replaced), None),
+                            InitramfsOutcome::ReplacedUndecodable(why) => (
+                                Some(ImageOutcome::ReplacedUndecodable),
+                                Some(why.to_string()),
+                            ),
+                        };
+                        if let Some(outcome) = outcome {
+                            self.tell(Event::Initramfs {
+                                kernel: release.clone(),
+                                image,
+                                outcome,
+                                detail,
+                            });
+                        }
+                        self.done(release, |owed| owed.initramfs = false);
+                    }
+                    Err(err) => self.problem(&err),
+                }
+            },
+        );
     }
 
     /// Marks a piece of a kernel's owed work done, in memory and in its record.

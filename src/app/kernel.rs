@@ -13,7 +13,11 @@ impl Session<'_> {
         given: &[usize],
         lost_own_module: bool,
     ) -> Option<Planned> {
-        let tree = match load_kernel(self.base(), release) {
+        let read = self
+            .kernels_read_ahead
+            .remove(release)
+            .unwrap_or_else(|| load_kernel(self.base(), release));
+        let tree = match read {
             Ok(tree) => tree,
             Err(err) => {
                 self.problem(&err);

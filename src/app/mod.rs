@@ -26,9 +26,10 @@ use crate::report::explain::{self, Row, Verdict as ExplainedVerdict};
 use crate::report::json::JsonLines;
 use crate::report::text::Text;
 use crate::report::{BuildRef, Event, Fit, ImageOutcome, Reporter, UnlinkWhy, reason_views};
-use crate::shell::depmod::{depmod_command, indexes_stale_for, read_modules_dep, run_depmod};
+use crate::shell::children::Output as ChildrenOutput;
+use crate::shell::depmod::{DepListing, depmod_command, read_modules_dep, run_depmods};
 use crate::shell::initramfs::{
-    Outcome as InitramfsOutcome, Regenerator, clear_leftover_images, image_path, refresh,
+    Outcome as InitramfsOutcome, Regenerator, clear_leftover_images, image_path, refresh_all,
 };
 use crate::shell::input::read_lines;
 use crate::shell::links::{
@@ -36,8 +37,8 @@ use crate::shell::links::{
     read_weak_updates,
 };
 use crate::shell::load::{
-    KernelTree, LoadError, ModuleFile, installed_kernels, load_kernel, module_files,
-    symvers_candidates, symvers_file,
+    KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernel, load_kernels,
+    module_files, read_modules, symvers_candidates, symvers_file,
 };
 use crate::shell::lock::{RunLock, lock_exclusive, lock_shared_if_free};
 use crate::shell::owed::{Owed, read_owed, record_owed};
@@ -85,6 +86,9 @@ struct Session<'c> {
     owed: BTreeMap<String, Owed>,
     /// What each kernel's record on disk says.
     recorded: BTreeMap<String, Owed>,
+    /// Kernels and modules read on all cores before they are needed, by release and path.
+    kernels_read_ahead: HashMap<String, Result<KernelTree, LoadError>>,
+    modules_read_ahead: HashMap<PathBuf, ReadAhead>,
 }
 
 pub fn run<'c>(
@@ -106,6 +110,8 @@ pub fn run<'c>(
         by_identity: HashMap::new(),
         owed: BTreeMap::new(),
         recorded: BTreeMap::new(),
+        kernels_read_ahead: HashMap::new(),
+        modules_read_ahead: HashMap::new(),
     };
     match &config.mode {
         Mode::AddModules => {
@@ -246,6 +252,28 @@ impl Session<'_> {
         Ok(installed)
     }
 
+    /// Reads the modules at these base-relative paths on all cores, for [`Session::load`].
+    fn read_modules_ahead(&mut self, paths: &[String]) {
+        let known: HashSet<&str> = self.modules.iter().map(|m| m.path.as_str()).collect();
+        let absolute: Vec<PathBuf> = paths
+            .iter()
+            .filter(|path| !known.contains(path.as_str()))
+            .map(|path| self.base().join(path))
+            .filter(|path| !self.modules_read_ahead.contains_key(path))
+            .collect();
+        let read = read_modules(&absolute);
+        self.modules_read_ahead
+            .extend(absolute.into_iter().zip(read));
+    }
+
+    /// Loads these kernels on all cores, for the planning of each.
+    fn read_kernels_ahead<'r>(&mut self, releases: impl IntoIterator<Item = &'r String>) {
+        let releases: Vec<String> = releases.into_iter().cloned().collect();
+        let read = load_kernels(self.base(), &releases);
+        self.kernels_read_ahead
+            .extend(releases.into_iter().zip(read));
+    }
+
     fn run_kind(&self) -> Run {
         match self.config.mode {
             Mode::AddModules => Run::AddModules,
@@ -275,11 +303,19 @@ impl Session<'_> {
     /// when it cannot be read.
     fn load(&mut self, path: &str, report: bool) -> Option<usize> {
         let absolute = self.base().join(path);
-        let identity = std::fs::canonicalize(&absolute).unwrap_or(absolute.clone());
+        let ahead = self.modules_read_ahead.remove(&absolute);
+        let identity = match &ahead {
+            Some(ahead) => ahead.identity.clone(),
+            None => std::fs::canonicalize(&absolute).unwrap_or(absolute.clone()),
+        };
         if let Some(known) = self.by_identity.get(&identity) {
             return *known;
         }
-        let loaded = match ModuleFile::read(&absolute) {
+        let read = match ahead {
+            Some(ahead) => ahead.read,
+            None => ModuleFile::read(&absolute),
+        };
+        let loaded = match read {
             Ok(file) => {
                 self.modules.push(Loaded {
                     path: path.to_owned(),

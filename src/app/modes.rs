@@ -9,7 +9,9 @@ impl Session<'_> {
         }
         let _lock = self.lock()?;
         let installed = self.installed()?;
+        self.read_modules_ahead(&paths);
         let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
+        self.read_kernels_ahead(&installed);
         self.warn_misplaced(&offered);
         let work = self.work_for_a_change();
         for release in self.stale_own_kernels(&installed, &paths, &offered) {
@@ -49,6 +51,7 @@ impl Session<'_> {
         }
         let _lock = self.lock()?;
         let installed = self.installed()?;
+        self.read_kernels_ahead(&installed);
         let work = self.work_for_a_change();
         for release in self.stale_own_kernels(&installed, &paths, &[]) {
             self.owe(&release, work);
@@ -118,6 +121,7 @@ impl Session<'_> {
     pub(super) fn sync(&mut self) -> Result<(), Error> {
         let _lock = self.lock()?;
         let installed = self.installed()?;
+        self.read_kernels_ahead(&installed);
         for release in &installed {
             self.reconcile(release, &[], false);
         }
@@ -155,7 +159,9 @@ impl Session<'_> {
     /// Every readable module in `extra/` of every kernel directory but one.
     pub(super) fn extra_builds_except(&mut self, release: &str) -> Vec<usize> {
         let mut builds = Vec::new();
-        for path in self.extra_modules_except(release) {
+        let paths = self.extra_modules_except(release);
+        self.read_modules_ahead(&paths);
+        for path in paths {
             builds.extend(self.load(&path, true));
         }
         builds
@@ -206,6 +212,7 @@ impl Session<'_> {
                 .iter()
                 .map(|p| (p.clone(), release_from_path(p).to_owned())),
         );
+        let mut listings: HashMap<String, DepListing> = HashMap::new();
         owners
             .into_iter()
             .filter(|(_, release)| installed.contains(release))
@@ -213,7 +220,10 @@ impl Session<'_> {
                 let below = path
                     .strip_prefix(&format!("lib/modules/{release}/"))
                     .or_else(|| path.strip_prefix(&format!("usr/lib/modules/{release}/")));
-                below.is_some_and(|below| indexes_stale_for(self.base(), release, below))
+                let listing = listings
+                    .entry(release.clone())
+                    .or_insert_with(|| DepListing::read(self.base(), release));
+                below.is_some_and(|below| listing.stale_for(below))
             })
             .map(|(_, release)| release)
             .collect()

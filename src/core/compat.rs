@@ -7,7 +7,9 @@
 //! too, to a fixed point, and members of a dependency cycle fall together (docs/compat-rules.md,
 //! "Candidates that need each other").
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use hashbrown::{HashMap, HashSet};
 
 use crate::core::abi::{Export, VersionTable};
 use crate::core::elf::ModuleFacts;

@@ -5,7 +5,7 @@
 //! goblin parses the headers, symbol table and string tables; every section's data is sliced
 //! here, after checking that all sections lie inside the ELF part of the file.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use goblin::elf::header::{
     EI_CLASS, ELFCLASS64, EM_PPC64, EM_SPARC, EM_SPARC32PLUS, EM_SPARCV9, ET_REL, Header,

@@ -3,7 +3,7 @@
 //! (which shadow a weak link of the same name at load time). Symvers lists the exports of every
 //! module the kernel was built with; one counts only when that module is installed.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 use crate::core::abi::Export;
 use crate::core::symvers::KernelSymvers;

@@ -19,9 +19,11 @@
 //! refuses to load a module exporting a symbol vmlinux already exports, so the vmlinux CRC is
 //! the one imports bind to. Every ignored line is listed by [`KernelSymvers::duplicates`].
 
-use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+
+use hashbrown::hash_table::Entry;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use crate::core::abi::Export;
 
@@ -85,25 +87,75 @@ pub struct DuplicateExport {
 }
 
 /// Every export listed in one kernel's symvers file, looked up by symbol name.
+///
+/// The whole file is checked line by line when it is parsed, but only indexed: an [`Export`]
+/// is built the first time its symbol is looked up, so the cost beyond reading the file grows
+/// with the symbols the offered modules need, not with the ~30,000 a kernel exports.
 #[derive(Debug, Clone, Default)]
 pub struct KernelSymvers {
-    entries: HashSet<StoredEntry>,
+    text: Box<str>,
+    /// The kept line of each exported symbol, in file order.
+    lines: Vec<IndexedLine>,
+    /// Positions in `lines`, hashed by symbol name.
+    by_name: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    /// Built on first lookup, one per entry of `lines`.
+    exports: Vec<OnceLock<Export>>,
     /// Interned MODULE column values; most files have a few hundred to a few thousand.
     modules: Vec<Box<str>>,
     vmlinux_module: Option<u32>,
     duplicates: Vec<DuplicateExport>,
 }
 
+/// Where one line's fields are in the text. A file capped well below 4 GiB fits `u32`.
+#[derive(Debug, Clone, Copy)]
+struct IndexedLine {
+    symbol: Span,
+    namespace: Option<Span>,
+    crc: u32,
+    module: u32,
+    line: u32,
+    gpl_only: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn of(field: &str, text: &str) -> Self {
+        let start = field.as_ptr() as usize - text.as_ptr() as usize;
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(field.len()).unwrap_or(0),
+        }
+    }
+
+    fn in_text(self, text: &str) -> &str {
+        let start = self.start as usize;
+        text.get(start..start + self.len as usize)
+            .unwrap_or_default()
+    }
+}
+
 impl KernelSymvers {
     /// Parses the whole file. Blank lines and a CR before the LF are accepted; anything else
     /// that does not fit one of the layouts fails with the line number.
     pub fn parse(bytes: &[u8]) -> Result<Self, SymversError> {
-        let text = std::str::from_utf8(bytes).map_err(|err| SymversError {
-            line: line_number_at(bytes, err.valid_up_to()),
+        Self::parse_owned(bytes.to_vec())
+    }
+
+    /// [`KernelSymvers::parse`], keeping `bytes` as the text the index points into.
+    pub fn parse_owned(bytes: Vec<u8>) -> Result<Self, SymversError> {
+        let text = String::from_utf8(bytes).map_err(|err| SymversError {
+            line: line_number_at(err.as_bytes(), err.utf8_error().valid_up_to()),
             reason: MalformedLine::NotUtf8,
         })?;
-        let mut builder = Builder::with_capacity(text.len() / TYPICAL_MIN_LINE_LEN);
-        for (index, raw_line) in split_at_byte(text, b'\n').enumerate() {
+        let text = text.into_boxed_str();
+        let mut builder = Builder::with_capacity(&text, text.len() / TYPICAL_MIN_LINE_LEN);
+        for (index, raw_line) in split_at_byte(&text, b'\n').enumerate() {
             let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
             if line.trim().is_empty() {
                 continue;
@@ -115,34 +167,49 @@ impl KernelSymvers {
             })?;
             builder.add(fields, number);
         }
-        Ok(builder.finish())
+        let (lines, by_name, hasher, modules, vmlinux_module, duplicates) = builder.finish();
+        let exports = std::iter::repeat_with(OnceLock::new)
+            .take(lines.len())
+            .collect();
+        Ok(KernelSymvers {
+            text,
+            lines,
+            by_name,
+            hasher,
+            exports,
+            modules,
+            vmlinux_module,
+            duplicates,
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<SymversEntry<'_>> {
-        self.entries.get(name).map(|stored| self.view(stored))
+        let hash = self.hasher.hash_one(name);
+        let &position = self.by_name.find(hash, |&position| {
+            self.lines[position as usize].symbol.in_text(&self.text) == name
+        })?;
+        Some(self.view(position as usize))
     }
 
-    /// All exports, in no particular order (sort if the order is visible to users).
+    /// All exports, in file order.
     pub fn iter(&self) -> impl Iterator<Item = SymversEntry<'_>> {
-        self.entries.iter().map(|stored| self.view(stored))
+        (0..self.lines.len()).map(|position| self.view(position))
     }
 
-    /// Exports of the kernel image itself, the only ones `depmod -E` reads. In no particular
-    /// order.
+    /// Exports of the kernel image itself, the only ones `depmod -E` reads, in file order.
     pub fn vmlinux_exports(&self) -> impl Iterator<Item = &Export> {
         let vmlinux = self.vmlinux_module;
-        self.entries
-            .iter()
-            .filter(move |stored| Some(stored.module) == vmlinux)
-            .map(|stored| &stored.export)
+        (0..self.lines.len())
+            .filter(move |&position| Some(self.lines[position].module) == vmlinux)
+            .map(|position| self.export(position))
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.lines.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.lines.is_empty()
     }
 
     /// Lines dropped because their symbol was already exported (see the module docs).
@@ -150,42 +217,27 @@ impl KernelSymvers {
         &self.duplicates
     }
 
-    fn view<'a>(&'a self, stored: &'a StoredEntry) -> SymversEntry<'a> {
+    fn export(&self, position: usize) -> &Export {
+        self.exports[position].get_or_init(|| {
+            let line = &self.lines[position];
+            Export {
+                name: line.symbol.in_text(&self.text).to_owned(),
+                crc: Some(line.crc),
+                gpl_only: line.gpl_only,
+                namespace: line
+                    .namespace
+                    .map(|namespace| namespace.in_text(&self.text).to_owned()),
+            }
+        })
+    }
+
+    fn view(&self, position: usize) -> SymversEntry<'_> {
+        let line = &self.lines[position];
         SymversEntry {
-            export: &stored.export,
-            module: &self.modules[stored.module as usize],
-            line: stored.line as usize,
+            export: self.export(position),
+            module: &self.modules[line.module as usize],
+            line: line.line as usize,
         }
-    }
-}
-
-/// Hashed and compared by symbol name only, so the set can be searched with a `&str` and
-/// each name is stored once.
-#[derive(Debug, Clone)]
-struct StoredEntry {
-    export: Export,
-    module: u32,
-    line: u32,
-}
-
-impl PartialEq for StoredEntry {
-    fn eq(&self, other: &Self) -> bool {
-        self.export.name == other.export.name
-    }
-}
-
-impl Eq for StoredEntry {}
-
-impl Hash for StoredEntry {
-    // Must hash exactly like `str` for `Borrow<str>` lookups to work.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.export.name.as_str().hash(state);
-    }
-}
-
-impl Borrow<str> for StoredEntry {
-    fn borrow(&self) -> &str {
-        &self.export.name
     }
 }
 
@@ -276,14 +328,16 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// Like `str::split(char)`, minus its per-field memchr/memcmp set-up, which dominated the
-/// parse for fields this short. `separator` must be ASCII, so every cut is a char boundary.
+/// Like `str::split(char)`, minus its per-field set-up, which dominated the parse for fields
+/// this short; the search itself is memchr's, a vector compare where a byte loop was the
+/// hottest part of reading a symvers. `separator` must be ASCII, so every cut is a char
+/// boundary.
 fn split_at_byte(text: &str, separator: u8) -> impl Iterator<Item = &str> {
     debug_assert!(separator.is_ascii());
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let current = rest?;
-        match current.bytes().position(|byte| byte == separator) {
+        match memchr::memchr(separator, current.as_bytes()) {
             Some(at) => {
                 rest = Some(&current[at + 1..]);
                 Some(&current[..at])
@@ -296,72 +350,95 @@ fn split_at_byte(text: &str, separator: u8) -> impl Iterator<Item = &str> {
     })
 }
 
-fn stored_entry(fields: &LineFields<'_>, module: u32, line: u32) -> StoredEntry {
-    StoredEntry {
-        export: Export {
-            name: fields.symbol.to_owned(),
-            crc: Some(fields.crc),
-            gpl_only: fields.gpl_only,
-            namespace: fields.namespace.map(str::to_owned),
-        },
-        module,
-        line,
-    }
-}
-
 fn line_number_at(bytes: &[u8], offset: usize) -> usize {
     1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count()
 }
 
-#[derive(Default)]
 struct Builder<'a> {
-    symvers: KernelSymvers,
+    text: &'a str,
+    lines: Vec<IndexedLine>,
+    by_name: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    modules: Vec<Box<str>>,
     module_ids: HashMap<&'a str, u32>,
+    vmlinux_module: Option<u32>,
+    duplicates: Vec<DuplicateExport>,
     /// Lines come grouped by module, so this skips most map lookups.
     last_module: Option<(&'a str, u32)>,
 }
 
+type Built = (
+    Vec<IndexedLine>,
+    HashTable<u32>,
+    DefaultHashBuilder,
+    Vec<Box<str>>,
+    Option<u32>,
+    Vec<DuplicateExport>,
+);
+
 impl<'a> Builder<'a> {
-    fn with_capacity(lines: usize) -> Self {
-        let mut builder = Builder::default();
-        builder.symvers.entries.reserve(lines);
-        builder
+    fn with_capacity(text: &'a str, lines: usize) -> Self {
+        Builder {
+            text,
+            lines: Vec::with_capacity(lines),
+            by_name: HashTable::with_capacity(lines),
+            hasher: DefaultHashBuilder::default(),
+            modules: Vec::new(),
+            module_ids: HashMap::new(),
+            vmlinux_module: None,
+            duplicates: Vec::new(),
+            last_module: None,
+        }
     }
 
     fn add(&mut self, fields: LineFields<'a>, line: usize) {
         let module = self.intern_module(fields.module);
         // A file capped at 1 GiB cannot have 2^32 lines.
         let line = u32::try_from(line).unwrap_or(u32::MAX);
-        if !self
-            .symvers
-            .entries
-            .insert(stored_entry(&fields, module, line))
-        {
-            self.resolve_duplicate(&fields, module, line);
+        let indexed = IndexedLine {
+            symbol: Span::of(fields.symbol, self.text),
+            namespace: fields.namespace.map(|ns| Span::of(ns, self.text)),
+            crc: fields.crc,
+            module,
+            line,
+            gpl_only: fields.gpl_only,
+        };
+        let hash = self.hasher.hash_one(fields.symbol);
+        let (lines, text, hasher) = (&self.lines, self.text, &self.hasher);
+        let found = self.by_name.entry(
+            hash,
+            |&position| lines[position as usize].symbol.in_text(text) == fields.symbol,
+            |&position| hasher.hash_one(lines[position as usize].symbol.in_text(text)),
+        );
+        match found {
+            Entry::Occupied(old) => {
+                let old = *old.get() as usize;
+                self.resolve_duplicate(old, indexed, fields.symbol);
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(u32::try_from(self.lines.len()).unwrap_or(u32::MAX));
+                self.lines.push(indexed);
+            }
         }
     }
 
-    /// Called when `fields.symbol` is already stored; the set still holds the older entry.
-    fn resolve_duplicate(&mut self, fields: &LineFields<'a>, module: u32, line: u32) {
-        let Some(old) = self.symvers.entries.get(fields.symbol) else {
-            return;
-        };
-        let vmlinux = self.symvers.vmlinux_module;
-        let new_wins = Some(module) == vmlinux && Some(old.module) != vmlinux;
+    /// Called when `symbol` is already stored at `old`.
+    fn resolve_duplicate(&mut self, old: usize, new: IndexedLine, symbol: &str) {
+        let kept = self.lines[old];
+        let vmlinux = self.vmlinux_module;
+        let new_wins = Some(new.module) == vmlinux && Some(kept.module) != vmlinux;
         let (kept_line, ignored_line) = if new_wins {
-            (line, old.line)
+            (new.line, kept.line)
         } else {
-            (old.line, line)
+            (kept.line, new.line)
         };
-        self.symvers.duplicates.push(DuplicateExport {
-            name: fields.symbol.to_owned(),
+        self.duplicates.push(DuplicateExport {
+            name: symbol.to_owned(),
             kept_line: kept_line as usize,
             ignored_line: ignored_line as usize,
         });
         if new_wins {
-            self.symvers
-                .entries
-                .replace(stored_entry(fields, module, line));
+            self.lines[old] = new;
         }
     }
 
@@ -371,23 +448,30 @@ impl<'a> Builder<'a> {
         {
             return id;
         }
-        let modules = &mut self.symvers.modules;
+        let modules = &mut self.modules;
         let id = *self.module_ids.entry(name).or_insert_with(|| {
             modules.push(name.into());
             u32::try_from(modules.len() - 1).unwrap_or(u32::MAX)
         });
         if name == VMLINUX {
-            self.symvers.vmlinux_module = Some(id);
+            self.vmlinux_module = Some(id);
         }
         self.last_module = Some((name, id));
         id
     }
 
-    fn finish(mut self) -> KernelSymvers {
-        self.symvers.entries.shrink_to_fit();
-        self.symvers.modules.shrink_to_fit();
-        self.symvers.duplicates.sort_by_key(|dup| dup.ignored_line);
-        self.symvers
+    fn finish(mut self) -> Built {
+        self.lines.shrink_to_fit();
+        self.modules.shrink_to_fit();
+        self.duplicates.sort_by_key(|dup| dup.ignored_line);
+        (
+            self.lines,
+            self.by_name,
+            self.hasher,
+            self.modules,
+            self.vmlinux_module,
+            self.duplicates,
+        )
     }
 }
 

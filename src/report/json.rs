@@ -28,6 +28,10 @@ struct Line<'a> {
 }
 
 impl<W: Write> Reporter for JsonLines<W> {
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+
     fn report(&mut self, event: &Event) {
         if matches!(event, Event::Explanation { .. }) {
             return;

@@ -187,4 +187,6 @@ pub enum Event {
 
 pub trait Reporter {
     fn report(&mut self, event: &Event);
+    /// Writes out what is buffered: before depmod and dracut write to the same stdout.
+    fn flush(&mut self);
 }

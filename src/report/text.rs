@@ -18,6 +18,10 @@ impl<W: Write> Text<W> {
 }
 
 impl<W: Write> Reporter for Text<W> {
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+
     fn report(&mut self, event: &Event) {
         if let Event::Explanation { table } = event {
             let _ = write!(self.out, "{table}");

@@ -31,6 +31,15 @@ pub enum ReadError {
 /// The whole content of the regular file at `path` (symlinks followed), if it holds at most
 /// `limit` bytes.
 pub fn read_regular(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    read_regular_into(path, limit, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_regular`] into `bytes`, replacing what it held and reusing its memory: reading
+/// thousands of modules into one buffer spares the kernel faulting in fresh pages for each.
+pub fn read_regular_into(path: &Path, limit: usize, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
+    bytes.clear();
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
     let file = File::options()
         .read(true)
@@ -45,14 +54,15 @@ pub fn read_regular(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
     if declared > limit {
         return Err(ReadError::TooLarge(limit));
     }
-    let mut bytes = Vec::with_capacity(declared);
+    bytes.reserve(declared);
     // The size may grow between fstat and read: the cap holds whatever the file does.
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(cap).read_to_end(&mut bytes)?;
+    file.take(cap).read_to_end(bytes)?;
     if bytes.len() > limit {
+        bytes.clear();
         return Err(ReadError::TooLarge(limit));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 fn describe(kind: &std::fs::FileType) -> &'static str {

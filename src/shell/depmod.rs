@@ -1,7 +1,12 @@
-//! The real `depmod`, run once per kernel whose modules changed, to rebuild its indexes.
+//! The real `depmod`, run once per kernel whose modules changed, to rebuild its indexes;
+//! different kernels' depmods run side by side.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
+use std::time::SystemTime;
+
+use crate::shell::children::{Output, parallelism, run_side_by_side};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepmodError {
@@ -98,17 +103,39 @@ pub fn read_modules_dep(base: &Path, release: &str) -> Option<Vec<u8>> {
     crate::shell::bounded::read_regular(&path, crate::shell::bounded::INDEX_LIMIT).ok()
 }
 
-pub fn run_depmod(command: &[String]) -> Result<(), DepmodError> {
-    let (program, args) = command
-        .split_first()
-        .expect("a depmod command has a program");
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .map_err(|source| DepmodError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
+/// Runs one depmod command per kernel, side by side up to the number of cores (each writes only
+/// its own kernel's indexes). `finished(i, result)` is called in the order of `commands`,
+/// right after depmod `i` ended and its output was written; one failing stops no other.
+pub fn run_depmods(
+    commands: &[Vec<String>],
+    output: Output<'_>,
+    mut finished: impl FnMut(usize, Result<(), DepmodError>),
+) {
+    let processes = commands
+        .iter()
+        .map(|command| {
+            let (program, args) = command
+                .split_first()
+                .expect("a depmod command has a program");
+            let mut process = Command::new(program);
+            process.args(args);
+            process
+        })
+        .collect();
+    run_side_by_side(processes, parallelism(), output, |index, status| {
+        let command = &commands[index];
+        finished(index, depmod_result(command, status));
+    });
+}
+
+fn depmod_result(
+    command: &[String],
+    status: std::io::Result<ExitStatus>,
+) -> Result<(), DepmodError> {
+    let status = status.map_err(|source| DepmodError::Spawn {
+        program: command[0].clone(),
+        source,
+    })?;
     if status.success() {
         Ok(())
     } else {
@@ -122,26 +149,66 @@ pub fn run_depmod(command: &[String]) -> Result<(), DepmodError> {
 /// Whether the kernel's `modules.dep` is out of step with one of its own modules: it does not
 /// list a module that exists, still lists one that is gone, or is older than the module file.
 pub fn indexes_stale_for(base: &Path, release: &str, module_below_kernel: &str) -> bool {
-    let kernel_dir = base.join("lib/modules").join(release);
-    let dep_file = kernel_dir.join("modules.dep");
-    let module = kernel_dir.join(module_below_kernel);
-    let Ok(listing) = std::fs::read_to_string(&dep_file) else {
-        return true;
-    };
-    let listed = listing.lines().any(|line| {
-        line.split_once(':')
-            .is_some_and(|(path, _)| path == module_below_kernel || Path::new(path) == module)
-    });
-    let exists = module.is_file();
-    if listed != exists {
-        return true;
+    DepListing::read(base, release).stale_for(module_below_kernel)
+}
+
+/// A kernel's `modules.dep` read once, to check any number of its modules against it.
+pub struct DepListing {
+    kernel_dir: PathBuf,
+    /// The module of each line as written: below the kernel directory, or absolute.
+    listed: HashSet<String>,
+    listed_absolute: HashSet<PathBuf>,
+    modified: Option<SystemTime>,
+    /// `false` when there is no readable `modules.dep`: then every module is stale.
+    readable: bool,
+}
+
+impl DepListing {
+    pub fn read(base: &Path, release: &str) -> Self {
+        let kernel_dir = base.join("lib/modules").join(release);
+        let dep_file = kernel_dir.join("modules.dep");
+        let mut listing = DepListing {
+            modified: modified(&dep_file),
+            kernel_dir,
+            listed: HashSet::new(),
+            listed_absolute: HashSet::new(),
+            readable: false,
+        };
+        let Ok(text) = std::fs::read_to_string(&dep_file) else {
+            return listing;
+        };
+        listing.readable = true;
+        for line in text.lines() {
+            if let Some((path, _)) = line.split_once(':') {
+                if path.starts_with('/') {
+                    listing.listed_absolute.insert(PathBuf::from(path));
+                }
+                listing.listed.insert(path.to_owned());
+            }
+        }
+        listing
     }
-    let modified = |path: &Path| {
-        std::fs::metadata(path)
-            .and_then(|meta| meta.modified())
-            .ok()
-    };
-    exists && modified(&dep_file) < modified(&module)
+
+    /// [`indexes_stale_for`] with this listing.
+    pub fn stale_for(&self, module_below_kernel: &str) -> bool {
+        if !self.readable {
+            return true;
+        }
+        let module = self.kernel_dir.join(module_below_kernel);
+        let listed =
+            self.listed.contains(module_below_kernel) || self.listed_absolute.contains(&module);
+        let exists = module.is_file();
+        if listed != exists {
+            return true;
+        }
+        exists && self.modified < modified(&module)
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
 }
 
 #[cfg(test)]

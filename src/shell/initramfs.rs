@@ -15,6 +15,7 @@ use std::process::{Command, ExitStatus};
 
 use crate::core::cpio::{CpioError, ImageContents, leading_archives_end};
 use crate::shell::bounded::{IMAGE_LIMIT, ReadError, read_regular};
+use crate::shell::children::{Output, parallelism, run_side_by_side};
 use crate::shell::decompress::{Compression, DecompressError, compression_of, decompress};
 
 /// How an initramfs is brought up to date.
@@ -82,49 +83,170 @@ pub fn image_path(base: &Path, release: &str) -> PathBuf {
     base.join("boot").join(format!("initramfs-{release}.img"))
 }
 
-/// Brings the initramfs of `release` under `base` up to date. Never called under --dry-run.
+/// Brings the initramfs of `release` under `base` up to date, its program's messages going
+/// straight to ours. Never called under --dry-run.
 pub fn refresh(base: &Path, release: &str, how: &Regenerator) -> Result<Outcome, InitramfsError> {
-    match how {
-        Regenerator::CheckProgram(command) => run_check_program(command, release),
-        Regenerator::Dracut(dracut) => regenerate_with_dracut(base, release, dracut),
+    match prepare(base, release, how)? {
+        Prepared::Done(outcome) => Ok(outcome),
+        Prepared::Run(mut pending) => {
+            let status = pending.command.status();
+            pending.complete(status)
+        }
     }
 }
 
-/// Like the bash tool, the check program runs for every changed kernel, image or not.
-fn run_check_program(command: &str, release: &str) -> Result<Outcome, InitramfsError> {
-    let mut words = command.split_whitespace();
-    let program = words.next().ok_or(InitramfsError::EmptyCheckProgram)?;
-    let mut child = Command::new(program);
-    child.args(words).arg(release);
-    run(child, program, release)?;
-    Ok(Outcome::CheckProgramRan)
-}
-
-fn regenerate_with_dracut(
+/// Brings the initramfs of each of `releases` up to date, the programs of different kernels
+/// running side by side up to the number of cores (each writes only its own image).
+/// `finished(i, result)` is called in the order of `releases`, after kernel `i`'s program
+/// ended and its output was written to `output`; one failing stops no other.
+pub fn refresh_all(
     base: &Path,
-    release: &str,
-    dracut: &Path,
-) -> Result<Outcome, InitramfsError> {
-    let image = image_path(base, release);
-    if !image.exists() {
-        return Ok(Outcome::NoImage);
+    releases: &[String],
+    how: &Regenerator,
+    output: Output<'_>,
+    mut finished: impl FnMut(usize, Result<Outcome, InitramfsError>),
+) {
+    let mut in_order = InOrder {
+        slots: Vec::new(),
+        next: 0,
+    };
+    let mut pending = Vec::new();
+    let mut commands = Vec::new();
+    for release in releases {
+        match prepare(base, release, how) {
+            Ok(Prepared::Run(mut run)) => {
+                commands.push(std::mem::replace(&mut run.command, Command::new("")));
+                pending.push((in_order.slots.len(), Some(*run)));
+                in_order.slots.push(Slot::Waiting);
+            }
+            Ok(Prepared::Done(outcome)) => in_order.slots.push(Slot::Ready(Ok(outcome))),
+            Err(err) => in_order.slots.push(Slot::Ready(Err(err))),
+        }
     }
-    ensure_executable(dracut)?;
-    let temp = TempImage::beside(&image, release);
-    let mut child = Command::new(dracut);
-    child.arg("-f").arg(temp.path()).arg(release);
-    run(child, &dracut.display().to_string(), release)?;
+    in_order.report(&mut finished);
+    run_side_by_side(commands, parallelism(), output, |job, status| {
+        let (index, run) = &mut pending[job];
+        let run = run.take().expect("each job ends once");
+        in_order.slots[*index] = Slot::Ready(run.complete(status));
+        in_order.report(&mut finished);
+    });
+}
 
+enum Slot {
+    Waiting,
+    Ready(Result<Outcome, InitramfsError>),
+    Reported,
+}
+
+/// Results handed on in kernel order as soon as every earlier one is known.
+struct InOrder {
+    slots: Vec<Slot>,
+    next: usize,
+}
+
+impl InOrder {
+    fn report(&mut self, finished: &mut impl FnMut(usize, Result<Outcome, InitramfsError>)) {
+        while let Some(slot) = self.slots.get_mut(self.next) {
+            if matches!(slot, Slot::Waiting) {
+                return;
+            }
+            if let Slot::Ready(result) = std::mem::replace(slot, Slot::Reported) {
+                finished(self.next, result);
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// What refreshing one kernel's image takes.
+enum Prepared {
+    /// Nothing to run (the kernel has no image).
+    Done(Outcome),
+    Run(Box<Pending>),
+}
+
+/// A program to run for one kernel, and what to do once it ran.
+struct Pending {
+    command: Command,
+    program: String,
+    release: String,
+    then: AfterRun,
+}
+
+enum AfterRun {
+    Nothing,
+    /// Compare dracut's temporary image with the real one, and replace that if they differ.
+    Compare {
+        image: PathBuf,
+        temp: TempImage,
+    },
+}
+
+fn prepare(base: &Path, release: &str, how: &Regenerator) -> Result<Prepared, InitramfsError> {
+    match how {
+        // Like the bash tool, the check program runs for every changed kernel, image or not.
+        Regenerator::CheckProgram(command) => {
+            let mut words = command.split_whitespace();
+            let program = words.next().ok_or(InitramfsError::EmptyCheckProgram)?;
+            let mut child = Command::new(program);
+            child.args(words).arg(release);
+            Ok(Prepared::Run(Box::new(Pending {
+                command: child,
+                program: program.to_owned(),
+                release: release.to_owned(),
+                then: AfterRun::Nothing,
+            })))
+        }
+        Regenerator::Dracut(dracut) => {
+            let image = image_path(base, release);
+            if !image.exists() {
+                return Ok(Prepared::Done(Outcome::NoImage));
+            }
+            ensure_executable(dracut)?;
+            let temp = TempImage::beside(&image, release);
+            let mut child = Command::new(dracut);
+            child.arg("-f").arg(temp.path()).arg(release);
+            Ok(Prepared::Run(Box::new(Pending {
+                command: child,
+                program: dracut.display().to_string(),
+                release: release.to_owned(),
+                then: AfterRun::Compare { image, temp },
+            })))
+        }
+    }
+}
+
+impl Pending {
+    fn complete(self, status: io::Result<ExitStatus>) -> Result<Outcome, InitramfsError> {
+        let status = status.map_err(|source| InitramfsError::Spawn {
+            program: self.program.clone(),
+            source,
+        })?;
+        if !status.success() {
+            return Err(InitramfsError::Failed {
+                program: self.program,
+                release: self.release,
+                status,
+            });
+        }
+        match self.then {
+            AfterRun::Nothing => Ok(Outcome::CheckProgramRan),
+            AfterRun::Compare { image, temp } => replace_if_changed(&image, temp),
+        }
+    }
+}
+
+fn replace_if_changed(image: &Path, temp: TempImage) -> Result<Outcome, InitramfsError> {
     let unusable = |source| InitramfsError::NewImageUnusable {
-        image: image.clone(),
+        image: image.to_owned(),
         source,
     };
     let new = DecodedImage::decode(read(temp.path())?).map_err(unusable)?;
     let new_contents = new.contents().map_err(unusable)?;
-    let old = DecodedImage::decode(read(&image)?);
+    let old = DecodedImage::decode(read(image)?);
     let outcome = compare(old, &new_contents);
     if !matches!(outcome, Outcome::Unchanged) {
-        temp.install(&image)?;
+        temp.install(image)?;
     }
     Ok(outcome)
 }
@@ -147,22 +269,6 @@ fn ensure_executable(program: &Path) -> Result<(), InitramfsError> {
     } else {
         Err(InitramfsError::DracutMissing(program.to_owned()))
     }
-}
-
-/// Runs `command` with inherited stdio, so the user sees its messages.
-fn run(mut command: Command, program: &str, release: &str) -> Result<(), InitramfsError> {
-    let status = command.status().map_err(|source| InitramfsError::Spawn {
-        program: program.to_owned(),
-        source,
-    })?;
-    if status.success() {
-        return Ok(());
-    }
-    Err(InitramfsError::Failed {
-        program: program.to_owned(),
-        release: release.to_owned(),
-        status,
-    })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, InitramfsError> {

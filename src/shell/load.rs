@@ -1,7 +1,10 @@
 //! Reading what the decision needs from a (base) directory: installed kernels, their symvers,
 //! the modules they ship, and candidate modules. Everything decompressed by magic bytes.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use walkdir::WalkDir;
 
@@ -11,8 +14,13 @@ use crate::core::elf::{ElfError, ModuleFacts, parse_module};
 use crate::core::kernel::{KernelAbi, vermagic_release, vermagic_tail};
 use crate::core::paths::release_from_path;
 use crate::core::symvers::{KernelSymvers, SymversError};
-use crate::shell::bounded::{MODULE_LIMIT, ReadError, SYMVERS_LIMIT, read_regular};
-use crate::shell::decompress::{DecompressError, decompress_with_limit};
+use crate::shell::bounded::{
+    MODULE_LIMIT, ReadError, SYMVERS_LIMIT, read_regular, read_regular_into,
+};
+use crate::shell::children::parallelism;
+use crate::shell::decompress::{
+    Compression, DecompressError, compression_of, decompress_with_limit,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -111,6 +119,10 @@ pub fn read_decompressed(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError
         path: path.to_owned(),
         source,
     })?;
+    // Most modules are not compressed: no copy of them (read_regular held them to `limit`).
+    if compression_of(&raw) == Compression::None {
+        return Ok(raw);
+    }
     decompress_with_limit(&raw, limit).map_err(|source| LoadError::Decompress {
         path: path.to_owned(),
         source,
@@ -118,16 +130,36 @@ pub fn read_decompressed(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError
 }
 
 pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
-    let bytes = read_decompressed(path, MODULE_LIMIT)?;
-    parse_module(&bytes).map_err(|source| LoadError::Module {
-        path: path.to_owned(),
-        source,
+    thread_local! {
+        /// Each thread reads its modules into one buffer, grown to the largest it met.
+        static MODULE_BYTES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    MODULE_BYTES.with_borrow_mut(|raw| {
+        read_regular_into(path, MODULE_LIMIT, raw).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let parsed = if compression_of(raw) == Compression::None {
+            parse_module(raw)
+        } else {
+            let bytes = decompress_with_limit(raw, MODULE_LIMIT).map_err(|source| {
+                LoadError::Decompress {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            parse_module(&bytes)
+        };
+        parsed.map_err(|source| LoadError::Module {
+            path: path.to_owned(),
+            source,
+        })
     })
 }
 
 pub fn read_symvers(path: &Path) -> Result<KernelSymvers, LoadError> {
     let bytes = read_decompressed(path, SYMVERS_LIMIT)?;
-    KernelSymvers::parse(&bytes).map_err(|source| LoadError::Symvers {
+    KernelSymvers::parse_owned(bytes).map_err(|source| LoadError::Symvers {
         path: path.to_owned(),
         source,
     })
@@ -246,24 +278,28 @@ pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> 
             exports: Vec::new(),
         });
     }
-    for dir in ["extra", "updates"] {
-        for path in module_files(&kernel_dir.join(dir)) {
-            match read_module(&path) {
-                Ok(facts) => {
-                    // A kernel without in-tree modules: its own out-of-tree ones, built for
-                    // it, carry its struct module too.
-                    let own = facts.vermagic.as_deref().map(vermagic_release) == Some(release);
-                    if tree.this_module_size.is_none() && own {
-                        tree.this_module_size = facts.this_module_size;
-                    }
-                    tree.native.push(NativeModule {
-                        name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
-                        path,
-                        exports: facts.exports,
-                    });
+    let out_of_tree: Vec<PathBuf> = ["extra", "updates"]
+        .iter()
+        .flat_map(|dir| module_files(&kernel_dir.join(dir)))
+        .collect();
+    // A kernel may ship a thousand modules out of tree: they are read on all cores.
+    let read = on_all_cores(&out_of_tree, |path| read_module(path));
+    for (path, read) in out_of_tree.into_iter().zip(read) {
+        match read {
+            Ok(facts) => {
+                // A kernel without in-tree modules: its own out-of-tree ones, built for it,
+                // carry its struct module too.
+                let own = facts.vermagic.as_deref().map(vermagic_release) == Some(release);
+                if tree.this_module_size.is_none() && own {
+                    tree.this_module_size = facts.this_module_size;
                 }
-                Err(err) => tree.unreadable.push(err),
+                tree.native.push(NativeModule {
+                    name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
+                    path,
+                    exports: facts.exports,
+                });
             }
+            Err(err) => tree.unreadable.push(err),
         }
     }
     Ok(tree)
@@ -286,6 +322,65 @@ fn read_layout(path: &Path) -> Option<Layout> {
             .map(|vermagic| vermagic_tail(vermagic).to_owned()),
         this_module_size: facts.this_module_size,
     })
+}
+
+/// A module file read ahead of its use.
+#[derive(Debug)]
+pub struct ReadAhead {
+    /// The path with every symlink resolved, which tells two names of one file apart from two
+    /// files; the path itself when it cannot be resolved.
+    pub identity: PathBuf,
+    pub read: Result<ModuleFile, LoadError>,
+}
+
+/// Reads every one of `paths` as a module, on all cores; the results in the order of `paths`.
+pub fn read_modules(paths: &[PathBuf]) -> Vec<ReadAhead> {
+    on_all_cores(paths, |path| ReadAhead {
+        identity: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        read: ModuleFile::read(path),
+    })
+}
+
+/// Loads every one of `releases` under `base`, on all cores; the results in the order of
+/// `releases`.
+pub fn load_kernels(base: &Path, releases: &[String]) -> Vec<Result<KernelTree, LoadError>> {
+    on_all_cores(releases, |release| load_kernel(base, release))
+}
+
+/// `work` applied to each item, the items shared out among one thread per core as they come
+/// free (files differ in size by orders of magnitude).
+fn on_all_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = parallelism().min(items.len());
+    if threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(index) else {
+                            return mine;
+                        };
+                        mine.push((index, work(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    done.sort_unstable_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, result)| result).collect()
 }
 
 /// Module files below `dir`, sorted, following no symlinks.

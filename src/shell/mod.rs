@@ -1,6 +1,7 @@
 //! The thin shell: reading files, decompressing, applying plans, running depmod and dracut.
 
 pub mod bounded;
+pub mod children;
 pub mod decompress;
 pub mod depmod;
 pub mod initramfs;
