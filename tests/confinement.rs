@@ -26,18 +26,8 @@ fn allowed(root: &Root, path: &std::path::Path) -> bool {
 #[test]
 fn every_mode_writes_only_below_weak_updates_and_through_depmod_and_dracut() {
     let root = Root::new();
-    let dracut = packing_dracut(&root);
+    let dracut = with_images(&root, &[K53]);
     let dracut = dracut.to_str().unwrap();
-    root.run_program(
-        std::path::Path::new(dracut),
-        &[
-            "-f",
-            root.join(&format!("boot/initramfs-{K53}.img"))
-                .to_str()
-                .unwrap(),
-            K53,
-        ],
-    );
     let before = root.snapshot();
     let steps: [(&[&str], String); 4] = [
         (&["--add-kernel", K53], String::new()),

@@ -146,15 +146,6 @@ fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 
-/// Gives the kernels an initramfs, as the stand-in dracut would build it from their tree now.
-fn with_images(root: &Root, releases: &[&str]) {
-    let dracut = packing_dracut(root);
-    for release in releases {
-        let image = root.join(&format!("boot/initramfs-{release}.img"));
-        root.run_program(&dracut, &["-f", image.to_str().unwrap(), release]);
-    }
-}
-
 /// What a run must leave: every entry below each kernel's weak-updates/, each modules.dep,
 /// each initramfs's module list, and anything of ours that should not be there.
 #[derive(Debug, Clone, PartialEq, Eq)]

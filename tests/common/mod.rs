@@ -298,6 +298,17 @@ pub fn finish_within(mut child: std::process::Child, limit: Duration) -> Run {
     }
 }
 
+/// Gives the kernels an initramfs as the stand-in dracut builds it from their tree now, and
+/// returns that dracut's path.
+pub fn with_images(root: &Root, releases: &[&str]) -> PathBuf {
+    let dracut = packing_dracut(root);
+    for release in releases {
+        let image = root.join(&format!("boot/initramfs-{release}.img"));
+        root.run_program(&dracut, &["-f", image.to_str().unwrap(), release]);
+    }
+    dracut
+}
+
 /// A stand-in dracut: packs the kernel's modules (links as links) into a gzip'd cpio image,
 /// and logs its arguments to `dracut.log` in the root.
 pub fn packing_dracut(root: &Root) -> PathBuf {
