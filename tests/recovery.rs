@@ -193,3 +193,51 @@ fn a_superseded_link_stays_when_its_replacement_cannot_be_placed() {
         root.links(k57)
     );
 }
+
+/// depmod fails for one kernel (its modules.dep is a directory it cannot replace): that kernel
+/// gets no initramfs built from stale indexes, both stay owed, and the next run does both.
+#[test]
+fn a_failed_depmod_is_retried_and_its_kernels_initramfs_waits_for_it() {
+    let root = Root::new();
+    let dracut = with_images(&root, &[K56]);
+    let dracut = dracut.to_str().unwrap();
+    fs::remove_file(root.join("dracut.log")).ok();
+    let dep = root.join(&format!("lib/modules/{K56}/modules.dep"));
+    fs::remove_file(&dep).unwrap();
+    fs::create_dir_all(dep.join("in-the-way")).unwrap();
+    let input = format!("{}\n", fxstable_55(&root));
+    let run = root.run(&["--add-modules", "--dracut", dracut], &input);
+    assert_eq!(run.status, 1);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|line| line.starts_with("weak-modules: /sbin/depmod -b ")
+                && line.ends_with(&format!("-a {K56}: exited with exit status: 1"))),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !root.join("dracut.log").exists(),
+        "no image from stale indexes"
+    );
+    assert_eq!(
+        fs::read_to_string(root.weak_updates(K56).join(".weak-modules-owed")).unwrap(),
+        "depmod\ninitramfs\n"
+    );
+
+    fs::remove_dir_all(&dep).unwrap();
+    let retry = root.run(&["--add-modules", "--dracut", dracut], &input);
+    assert_eq!((retry.status, retry.stderr.as_str()), (0, ""));
+    assert!(
+        root.modules_dep(K56)
+            .contains("weak-updates/fx/fxstable.ko.zst:")
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("dracut.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    assert!(!root.weak_updates(K56).join(".weak-modules-owed").exists());
+}

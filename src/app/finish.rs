@@ -56,9 +56,12 @@ impl Session<'_> {
             Some(words) => Regenerator::CheckProgram(words.join(" ")),
             None => Regenerator::Dracut(self.config.dracut.clone()),
         };
+        // An image built from indexes whose depmod just failed would hold the wrong modules:
+        // such a kernel keeps the initramfs owed, for the run that gets its depmod through.
+        let depmod_failed = |owed: &Owed| owed.depmod && !self.config.dry_run;
         let images: Vec<String> = releases
             .iter()
-            .filter(|release| self.owed[*release].initramfs)
+            .filter(|release| self.owed[*release].initramfs && !depmod_failed(&self.owed[*release]))
             .cloned()
             .collect();
         if self.config.dry_run {
