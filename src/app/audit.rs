@@ -115,11 +115,7 @@ impl Session<'_> {
     /// How build `index` of a plan fares, for the `--explain` table.
     pub(super) fn explained(&self, planned: &Planned, index: usize) -> ExplainedVerdict {
         let release = &planned.plan.release;
-        let short = |link: &str| {
-            link.strip_prefix(&format!("lib/modules/{release}/"))
-                .unwrap_or(link)
-                .to_owned()
-        };
+        let short = |link: &str| below_kernel(link, release);
         match &planned.plan.statuses[index] {
             Status::OwnKernel => ExplainedVerdict::Own,
             Status::Fits { shadowed } => {

@@ -176,10 +176,7 @@ impl Session<'_> {
         self.report(&planned.plan, &planned.members, planned.offered);
         for blocked in &planned.plan.blocked {
             let module = &self.modules[planned.members[blocked.build]].path;
-            let what = match blocked.by {
-                Obstacle::NotALink => "not a symlink",
-                Obstacle::UnreadableLink => "a link to something that is not a readable module",
-            };
+            let what = blocked.by.describe();
             let line = format!(
                 "{}: {what}, left alone; /{module} is not linked into kernel {release}",
                 self.base().join(&blocked.link).display()

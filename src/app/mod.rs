@@ -16,10 +16,11 @@ use crate::config::{Config, Mode};
 use crate::core::audit::{KernelState, audit};
 use crate::core::index::{IndexMismatch, index_mismatch};
 use crate::core::offer::{KernelCase, Run, offer};
-use crate::core::paths::{misplaced_release, normalize, release_from_path, resolve_link};
+use crate::core::paths::{
+    below_kernel, misplaced_release, normalize, release_from_path, resolve_link,
+};
 use crate::core::plan::{
-    Action, Build, ExistingLink, KernelPlan, LinkedModule, Obstacle, Status, UnlinkReason,
-    plan_kernel,
+    Action, Build, ExistingLink, KernelPlan, LinkedModule, Status, UnlinkReason, plan_kernel,
 };
 use crate::error::Error;
 use crate::report::explain::{self, Row, Verdict as ExplainedVerdict};

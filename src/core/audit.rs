@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::core::compat::Reason;
 use crate::core::index::IndexMismatch;
+use crate::core::paths::below_kernel;
 use crate::core::plan::{Action, KernelPlan, Obstacle, Status, UnlinkReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,11 +96,7 @@ impl fmt::Display for Finding {
                 )
             }
             Finding::Blocked { link, build, by } => {
-                let what = match by {
-                    Obstacle::NotALink => "not a symlink",
-                    Obstacle::UnreadableLink => "a link to something that is not a readable module",
-                };
-                write!(f, "{link}: {what}, so /{build} cannot be linked")
+                write!(f, "{link}: {}, so /{build} cannot be linked", by.describe())
             }
             Finding::Indexes(mismatch) => write!(f, "indexes do not match: {mismatch}"),
             Finding::Owed(work) => write!(f, "owed {work} by an interrupted or failed run"),
@@ -123,7 +120,7 @@ pub struct KernelState<'a> {
 /// Findings and notes for one kernel, in a fixed order: links, then indexes, records and
 /// leftovers.
 pub fn audit(plan: &KernelPlan, state: &KernelState) -> (Vec<Finding>, Vec<String>) {
-    let short = |link: &str| short_link(link, &plan.release);
+    let short = |link: &str| below_kernel(link, &plan.release);
     let mut findings = Vec::new();
     for action in &plan.actions {
         findings.push(match action {
@@ -196,13 +193,6 @@ pub fn audit(plan: &KernelPlan, state: &KernelState) -> (Vec<Finding>, Vec<Strin
         })
         .collect();
     (findings, notes)
-}
-
-/// `lib/modules/K/weak-updates/x.ko` -> `weak-updates/x.ko`.
-fn short_link(link: &str, release: &str) -> String {
-    link.strip_prefix(&format!("lib/modules/{release}/"))
-        .unwrap_or(link)
-        .to_owned()
 }
 
 #[cfg(test)]

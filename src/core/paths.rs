@@ -87,6 +87,14 @@ pub fn resolve_link(link: &str, target: &str, base: &str) -> Option<String> {
     fold(parts, rest)
 }
 
+/// A base-relative path below the kernel's own directory:
+/// `lib/modules/K/weak-updates/x.ko` -> `weak-updates/x.ko` (any other path as it is).
+pub fn below_kernel(path: &str, release: &str) -> String {
+    path.strip_prefix(&format!("lib/modules/{release}/"))
+        .unwrap_or(path)
+        .to_owned()
+}
+
 /// Lexically normalized form of an absolute path given on the command line: `.` and empty
 /// components dropped, `..` folded, and `..` at the root staying at the root, as the kernel
 /// resolves `/../lib`.

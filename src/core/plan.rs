@@ -160,6 +160,16 @@ pub enum Obstacle {
     UnreadableLink,
 }
 
+impl Obstacle {
+    /// What is at the link path, in the words reports use.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Obstacle::NotALink => "not a symlink",
+            Obstacle::UnreadableLink => "a link to something that is not a readable module",
+        }
+    }
+}
+
 pub fn plan_kernel(
     kernel: &KernelAbi,
     builds: &[Build],

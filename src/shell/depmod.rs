@@ -146,12 +146,6 @@ fn depmod_result(
     }
 }
 
-/// Whether the kernel's `modules.dep` is out of step with one of its own modules: it does not
-/// list a module that exists, still lists one that is gone, or is older than the module file.
-pub fn indexes_stale_for(base: &Path, release: &str, module_below_kernel: &str) -> bool {
-    DepListing::read(base, release).stale_for(module_below_kernel)
-}
-
 /// A kernel's `modules.dep` read once, to check any number of its modules against it.
 pub struct DepListing {
     kernel_dir: PathBuf,
@@ -174,11 +168,11 @@ impl DepListing {
             listed_absolute: HashSet::new(),
             readable: false,
         };
-        let Ok(text) = std::fs::read_to_string(&dep_file) else {
+        let Some(bytes) = read_modules_dep(base, release) else {
             return listing;
         };
         listing.readable = true;
-        for line in text.lines() {
+        for line in String::from_utf8_lossy(&bytes).lines() {
             if let Some((path, _)) = line.split_once(':') {
                 if path.starts_with('/') {
                     listing.listed_absolute.insert(PathBuf::from(path));
@@ -189,7 +183,8 @@ impl DepListing {
         listing
     }
 
-    /// [`indexes_stale_for`] with this listing.
+    /// Whether `modules.dep` is out of step with one of the kernel's own modules: it does not
+    /// list a module that exists, still lists one that is gone, or is older than the file.
     pub fn stale_for(&self, module_below_kernel: &str) -> bool {
         if !self.readable {
             return true;
@@ -303,14 +298,14 @@ mod tests {
         std::fs::create_dir_all(kernel.join("extra")).unwrap();
         std::fs::write(kernel.join("extra/m.ko"), "module").unwrap();
         assert!(
-            indexes_stale_for(base.path(), "K0", "extra/m.ko"),
+            DepListing::read(base.path(), "K0").stale_for("extra/m.ko"),
             "no modules.dep at all"
         );
         std::fs::write(kernel.join("modules.dep"), "extra/m.ko:\n").unwrap();
-        assert!(!indexes_stale_for(base.path(), "K0", "extra/m.ko"));
+        assert!(!DepListing::read(base.path(), "K0").stale_for("extra/m.ko"));
         std::fs::remove_file(kernel.join("extra/m.ko")).unwrap();
         assert!(
-            indexes_stale_for(base.path(), "K0", "extra/m.ko"),
+            DepListing::read(base.path(), "K0").stale_for("extra/m.ko"),
             "lists a gone module"
         );
     }
