@@ -1,36 +1,43 @@
 //! The read-only modes beyond the bash tool: `--check` and `--explain`.
 
 use super::*;
+use crate::core::audit::{KernelState, audit};
+use crate::core::paths::below_kernel;
+use crate::core::plan::{Action, LinkedModule, Status};
+use crate::report::explain::{self, Row, Verdict as ExplainedVerdict};
+use crate::report::reason_views;
+
+use plan::KernelStep;
 
 impl Session<'_> {
     /// The audit: every kernel named (or installed) planned as `--add-kernel` would plan it,
     /// and every change that plan would make, or work an interrupted run left, is a finding.
-    pub(super) fn check(&mut self, named: &[String]) -> Result<(), Error> {
-        let _lock = self.lock()?;
-        let installed = self.installed()?;
+    pub(super) fn check(&mut self, snapshot: &Snapshot, plan: &RunPlan, named: &[String]) {
         let releases: Vec<String> = if named.is_empty() {
-            installed.iter().cloned().collect()
+            snapshot.installed.iter().cloned().collect()
         } else {
             named.to_vec()
         };
-        self.read_kernels_ahead(releases.iter().filter(|r| installed.contains(*r)));
         let mut kernels_out_of_order = 0;
         for release in &releases {
-            if !installed.contains(release) {
+            if !snapshot.installed.contains(release) {
                 self.problem(&format!(
                     "kernel {release} is not installed (no symvers file)"
                 ));
                 continue;
             }
-            let Some(planned) = self.plan_for(release, &[], false) else {
+            let (Some(step), Some(kernel)) = (plan.kernel(release), snapshot.kernels.get(release))
+            else {
                 continue;
             };
-            let builds: Vec<&str> = planned
+            let builds: Vec<&str> = step
+                .offered
                 .members
                 .iter()
-                .map(|&m| self.modules[m].path.as_str())
+                .map(|&m| snapshot.modules[m].path.as_str())
                 .collect();
-            let linked: Vec<(String, usize)> = planned
+            let linked: Vec<(String, usize)> = step
+                .offered
                 .existing
                 .iter()
                 .filter_map(|link| match link.leads_to {
@@ -38,15 +45,14 @@ impl Session<'_> {
                     _ => None,
                 })
                 .collect();
-            let owed = self.owed.get(release).map(|owed| owed.describe());
             let state = KernelState {
                 builds: &builds,
                 linked: &linked,
-                index: planned.index.as_ref(),
-                owed,
-                leftovers: &planned.leftovers,
+                index: kernel.index.as_ref(),
+                owed: snapshot.records.get(release).map(|owed| owed.describe()),
+                leftovers: &kernel.leftovers,
             };
-            let (findings, notes) = audit(&planned.plan, &state);
+            let (findings, notes) = audit(&step.plan, &state);
             if findings.is_empty() {
                 self.tell(Event::InOrder {
                     kernel: release.clone(),
@@ -73,59 +79,48 @@ impl Session<'_> {
             findings: self.findings,
             kernels_out_of_order,
         });
-        Ok(())
     }
 
     /// For each module given, every installed kernel's verdict, planned as `--add-modules`
     /// would plan it: a table, or with `--json` the verdicts and the links that would change.
-    pub(super) fn explain(&mut self, paths: Vec<String>) -> Result<(), Error> {
-        let _lock = self.lock()?;
-        let installed = self.installed()?;
-        self.read_modules_ahead(&paths);
-        let offered: Vec<usize> = paths.iter().filter_map(|p| self.load(p, true)).collect();
-        self.read_kernels_ahead(&installed);
-        let mut rows: Vec<Vec<Row>> = vec![Vec::new(); offered.len()];
-        for release in &installed {
-            let Some(planned) = self.plan_for(release, &offered, false) else {
-                continue;
-            };
-            if self.config.json {
-                self.report(&planned.plan, &planned.members, planned.offered);
-                continue;
+    pub(super) fn explain(&mut self, snapshot: &Snapshot, plan: &RunPlan) {
+        if self.config.json {
+            for step in &plan.kernels {
+                self.report_plan(snapshot, step);
             }
-            for (index, row) in rows.iter_mut().enumerate() {
-                let verdict = self.explained(&planned, index);
-                row.push(Row {
-                    kernel: release.clone(),
-                    verdict,
-                });
-            }
+            return;
         }
-        if !self.config.json {
-            for (rows, &module) in rows.iter().zip(&offered) {
-                let module = &self.modules[module];
-                let path = format!("/{}", module.path);
-                let table = explain::table(&path, &module.file.built_for, rows, self.config.colour);
-                self.tell(Event::Explanation { table });
-            }
+        for (index, &module) in snapshot.given.iter().enumerate() {
+            let rows: Vec<Row> = plan
+                .kernels
+                .iter()
+                .map(|step| Row {
+                    kernel: step.release.clone(),
+                    verdict: self.explained(snapshot, step, index),
+                })
+                .collect();
+            let module = &snapshot.modules[module];
+            let path = format!("/{}", module.path);
+            let table = explain::table(&path, &module.file.built_for, &rows, self.config.colour);
+            self.tell(Event::Explanation { table });
         }
-        Ok(())
     }
 
     /// How build `index` of a plan fares, for the `--explain` table.
-    pub(super) fn explained(&self, planned: &Planned, index: usize) -> ExplainedVerdict {
-        let release = &planned.plan.release;
+    fn explained(&self, snapshot: &Snapshot, step: &KernelStep, index: usize) -> ExplainedVerdict {
+        let release = &step.release;
         let short = |link: &str| below_kernel(link, release);
-        match &planned.plan.statuses[index] {
+        match &step.plan.statuses[index] {
             Status::OwnKernel => ExplainedVerdict::Own,
             Status::Fits { shadowed } => {
-                let new = planned.plan.actions.iter().find_map(|action| match action {
+                let new = step.plan.actions.iter().find_map(|action| match action {
                     Action::Link { link, build, .. } if *build == index => {
                         Some((short(link), false))
                     }
                     _ => None,
                 });
-                let present = planned
+                let present = step
+                    .offered
                     .existing
                     .iter()
                     .find(|link| link.leads_to == LinkedModule::Build(index))
@@ -137,7 +132,7 @@ impl Session<'_> {
             }
             Status::DoesNotFit(reasons) => ExplainedVerdict::DoesNotFit(reason_views(reasons)),
             Status::NewerBuildChosen { chosen } => ExplainedVerdict::NewerBuild {
-                chosen: format!("/{}", self.modules[planned.members[*chosen]].path),
+                chosen: format!("/{}", snapshot.modules[step.offered.members[*chosen]].path),
             },
         }
     }

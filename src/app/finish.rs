@@ -2,6 +2,10 @@
 //! recorded before it starts and cleared once it succeeded.
 
 use super::*;
+use crate::report::ImageOutcome;
+use crate::shell::children::Output as ChildrenOutput;
+use crate::shell::depmod::{depmod_command, run_depmods};
+use crate::shell::initramfs::{Outcome as InitramfsOutcome, Regenerator, image_path, refresh_all};
 
 impl Session<'_> {
     /// depmod, then initramfs, for every installed kernel that is owed them. Each piece of

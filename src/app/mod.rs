@@ -1,48 +1,34 @@
-//! One run: read the input and the tree, plan each kernel with the pure core, report, apply
-//! under the lock, then depmod and initramfs for the kernels that are owed them: those whose
-//! links changed, those whose indexes do not match their tree, and those an interrupted or
-//! failed run left a record for.
+//! One run: read the input, then load → plan → report → apply. Loading reads the tree once
+//! into a snapshot (`shell::snapshot`); planning decides every kernel from it with the pure
+//! core; reporting turns the plan into events; applying changes the links under the lock, then
+//! runs depmod and the initramfs for the kernels owed them: those whose links changed, those
+//! whose indexes do not match their tree, and those an interrupted or failed run left a record
+//! for.
 
+mod apply;
 mod audit;
 mod finish;
-mod kernel;
-mod modes;
+mod plan;
+mod report;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Mode};
-use crate::core::audit::{KernelState, audit};
-use crate::core::index::{IndexMismatch, index_mismatch};
-use crate::core::offer::{KernelCase, Run, offer};
-use crate::core::paths::{
-    below_kernel, misplaced_release, normalize, release_from_path, resolve_link,
-};
-use crate::core::plan::{
-    Action, Build, ExistingLink, KernelPlan, LinkedModule, Status, UnlinkReason, plan_kernel,
-};
+use crate::core::offer::Run;
+use crate::core::paths::normalize;
 use crate::error::Error;
-use crate::report::explain::{self, Row, Verdict as ExplainedVerdict};
 use crate::report::json::JsonLines;
 use crate::report::text::Text;
-use crate::report::{BuildRef, Event, Fit, ImageOutcome, Reporter, UnlinkWhy, reason_views};
-use crate::shell::children::Output as ChildrenOutput;
-use crate::shell::depmod::{DepListing, depmod_command, read_modules_dep, run_depmods};
-use crate::shell::initramfs::{
-    Outcome as InitramfsOutcome, Regenerator, clear_leftover_images, image_path, refresh_all,
-};
+use crate::report::{Event, Reporter};
 use crate::shell::input::read_lines;
-use crate::shell::links::{
-    FoundLink, WeakUpdates, apply, clear_leftovers, empty_weak_updates, read_links,
-    read_weak_updates,
-};
-use crate::shell::load::{
-    KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernel, load_kernels,
-    module_files, read_modules, symvers_candidates, symvers_file,
-};
+use crate::shell::load::{LoadError, symvers_candidates, symvers_file};
 use crate::shell::lock::{RunLock, lock_exclusive, lock_shared_if_free};
-use crate::shell::owed::{Owed, read_owed, record_owed};
+use crate::shell::owed::{Owed, record_owed};
+use crate::shell::snapshot::{self, Loaded, Request, Snapshot};
+
+use plan::RunPlan;
 
 /// How a run ended, when it got to the end.
 #[derive(Debug, Default)]
@@ -54,26 +40,6 @@ pub struct Outcome {
     pub findings: usize,
 }
 
-/// One kernel's plan and the modules its build indices refer to.
-struct Planned {
-    plan: KernelPlan,
-    members: Vec<usize>,
-    /// How many of `members`, from the first, the mode offered: their verdicts are reported.
-    offered: usize,
-    existing: Vec<ExistingLink>,
-    /// How the kernel's indexes differ from its tree, if they do.
-    index: Option<IndexMismatch>,
-    /// Temporary names of ours left in `weak-updates/` (cleared unless this is a dry run).
-    leftovers: Vec<String>,
-}
-
-/// A module file read once per run, wherever it is referenced from.
-struct Loaded {
-    /// Relative to the base, as first named.
-    path: String,
-    file: ModuleFile,
-}
-
 struct Session<'c> {
     config: &'c Config,
     reporter: Box<dyn Reporter + 'c>,
@@ -81,15 +47,10 @@ struct Session<'c> {
     findings: usize,
     /// Every line printed on stderr, so that a problem met twice is reported once.
     said_on_stderr: HashSet<String>,
-    modules: Vec<Loaded>,
-    by_identity: HashMap<PathBuf, Option<usize>>,
-    /// Work each kernel is owed by this run or by one before it.
+    /// Work each kernel is owed, by this run or one before it, as the run goes on.
     owed: BTreeMap<String, Owed>,
     /// What each kernel's record on disk says.
     recorded: BTreeMap<String, Owed>,
-    /// Kernels and modules read on all cores before they are needed, by release and path.
-    kernels_read_ahead: HashMap<String, Result<KernelTree, LoadError>>,
-    modules_read_ahead: HashMap<PathBuf, ReadAhead>,
 }
 
 pub fn run<'c>(
@@ -107,31 +68,14 @@ pub fn run<'c>(
         problems: 0,
         findings: 0,
         said_on_stderr: HashSet::new(),
-        modules: Vec::new(),
-        by_identity: HashMap::new(),
         owed: BTreeMap::new(),
         recorded: BTreeMap::new(),
-        kernels_read_ahead: HashMap::new(),
-        modules_read_ahead: HashMap::new(),
     };
-    match &config.mode {
-        Mode::AddModules => {
-            let paths = session.read_paths(input)?;
-            session.add_modules(paths)?;
-        }
-        Mode::RemoveModules => {
-            let paths = session.read_paths(input)?;
-            session.remove_modules(paths)?;
-        }
-        Mode::AddKernel(release) => session.add_kernel(release)?,
-        Mode::RemoveKernel(release) => session.remove_kernel(release)?,
-        Mode::Check(releases) => session.check(releases)?,
-        Mode::Sync => session.sync()?,
-        Mode::Explain => {
-            let paths = session.read_paths(input)?;
-            session.explain(paths)?;
-        }
-    }
+    let given = match config.mode {
+        Mode::AddModules | Mode::RemoveModules | Mode::Explain => session.read_paths(input)?,
+        _ => Vec::new(),
+    };
+    session.run(&given)?;
     session.tell(Event::Summary {
         problems: session.problems,
         findings: session.findings,
@@ -143,6 +87,46 @@ pub fn run<'c>(
 }
 
 impl Session<'_> {
+    fn run(&mut self, given: &[String]) -> Result<(), Error> {
+        let run = self.run_kind();
+        if matches!(run, Run::AddModules | Run::RemoveModules | Run::Explain) && given.is_empty() {
+            return Ok(());
+        }
+        if let Mode::AddKernel(release) = &self.config.mode
+            && symvers_file(self.base(), release).is_none()
+        {
+            return Err(Error::NoSymvers {
+                release: release.clone(),
+                looked_in: symvers_candidates(self.base(), release),
+            });
+        }
+        let _lock = self.lock()?;
+        let request = Request {
+            run,
+            given,
+            kernels: match &self.config.mode {
+                Mode::AddKernel(release) => Some(std::slice::from_ref(release)),
+                Mode::Check(named) if !named.is_empty() => Some(named),
+                Mode::RemoveKernel(_) => Some(&[]),
+                _ => None,
+            },
+            leaving: match &self.config.mode {
+                Mode::RemoveKernel(release) => Some(release),
+                _ => None,
+            },
+        };
+        let snapshot = snapshot::read(self.base(), &request)?;
+        let plan = self.plan(&snapshot);
+        self.recorded = snapshot.records.clone();
+        self.owed = plan.owed.clone();
+        self.report(&snapshot, &plan, given);
+        if !matches!(run, Run::Check | Run::Explain) {
+            self.apply(&snapshot, &plan);
+            self.finish(&snapshot.installed);
+        }
+        Ok(())
+    }
+
     fn tell(&mut self, event: Event) {
         self.reporter.report(&event);
     }
@@ -227,54 +211,6 @@ impl Session<'_> {
         Ok(lock)
     }
 
-    /// The installed kernels (those with a symvers file), read once per run, in name order,
-    /// and the work their records say an earlier run owes them. Leftover temporary images of
-    /// a killed run are cleared.
-    fn installed(&mut self) -> Result<BTreeSet<String>, Error> {
-        let installed: BTreeSet<String> = installed_kernels(self.base())?.into_iter().collect();
-        for release in &installed {
-            let owed = read_owed(self.base(), release);
-            if !owed.is_nothing() {
-                self.tell(Event::Owed {
-                    kernel: release.clone(),
-                    work: owed.describe(),
-                });
-                self.recorded.insert(release.clone(), owed);
-                self.owe(release, owed);
-            }
-            if !self.config.dry_run {
-                for cleared in clear_leftover_images(self.base(), release) {
-                    self.tell(Event::Cleared {
-                        path: cleared.display().to_string(),
-                    });
-                }
-            }
-        }
-        Ok(installed)
-    }
-
-    /// Reads the modules at these base-relative paths on all cores, for [`Session::load`].
-    fn read_modules_ahead(&mut self, paths: &[String]) {
-        let known: HashSet<&str> = self.modules.iter().map(|m| m.path.as_str()).collect();
-        let absolute: Vec<PathBuf> = paths
-            .iter()
-            .filter(|path| !known.contains(path.as_str()))
-            .map(|path| self.base().join(path))
-            .filter(|path| !self.modules_read_ahead.contains_key(path))
-            .collect();
-        let read = read_modules(&absolute);
-        self.modules_read_ahead
-            .extend(absolute.into_iter().zip(read));
-    }
-
-    /// Loads these kernels on all cores, for the planning of each.
-    fn read_kernels_ahead<'r>(&mut self, releases: impl IntoIterator<Item = &'r String>) {
-        let releases: Vec<String> = releases.into_iter().cloned().collect();
-        let read = load_kernels(self.base(), &releases);
-        self.kernels_read_ahead
-            .extend(releases.into_iter().zip(read));
-    }
-
     fn run_kind(&self) -> Run {
         match self.config.mode {
             Mode::AddModules => Run::AddModules,
@@ -287,52 +223,12 @@ impl Session<'_> {
         }
     }
 
-    fn owe(&mut self, release: &str, work: Owed) {
-        let owed = self.owed.entry(release.to_owned()).or_default();
-        *owed = owed.and(work);
-    }
-
     /// What a change to a kernel's modules owes it.
     fn work_for_a_change(&self) -> Owed {
         Owed {
             depmod: true,
             initramfs: !self.config.no_initramfs,
         }
-    }
-
-    /// Reads a module once per run. `None` (after a reported problem, when `report` is set)
-    /// when it cannot be read.
-    fn load(&mut self, path: &str, report: bool) -> Option<usize> {
-        let absolute = self.base().join(path);
-        let ahead = self.modules_read_ahead.remove(&absolute);
-        let identity = match &ahead {
-            Some(ahead) => ahead.identity.clone(),
-            None => std::fs::canonicalize(&absolute).unwrap_or(absolute.clone()),
-        };
-        if let Some(known) = self.by_identity.get(&identity) {
-            return *known;
-        }
-        let read = match ahead {
-            Some(ahead) => ahead.read,
-            None => ModuleFile::read(&absolute),
-        };
-        let loaded = match read {
-            Ok(file) => {
-                self.modules.push(Loaded {
-                    path: path.to_owned(),
-                    file,
-                });
-                Some(self.modules.len() - 1)
-            }
-            Err(err) => {
-                if report {
-                    self.problem(&err);
-                }
-                None
-            }
-        };
-        self.by_identity.insert(identity, loaded);
-        loaded
     }
 
     /// Writes what the kernel is owed into its record, if that changes the record. `false`
@@ -359,17 +255,6 @@ fn holder_text(holder: Option<u32>) -> String {
     match holder {
         Some(pid) => format!("process {pid}"),
         None => "another process".to_owned(),
-    }
-}
-
-/// The position of `module` among the kernel's builds, adding it if it is not there yet.
-fn member_index(members: &mut Vec<usize>, module: usize) -> usize {
-    match members.iter().position(|m| *m == module) {
-        Some(index) => index,
-        None => {
-            members.push(module);
-            members.len() - 1
-        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! refused others (a GPL-only or namespaced export, a same-name module), and another build of
 //! it may take its place.
 
+use crate::core::plan::{ExistingLink, LinkedModule};
+
 /// What a run does, as far as offering goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Run {
@@ -65,6 +67,98 @@ pub fn offer(run: Run, case: KernelCase) -> Offer {
     }
 }
 
+/// A link in a kernel's `weak-updates/` as the run found it, its target named by module id:
+/// an index into the run's table of every module it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundLink {
+    /// Relative to the base directory.
+    pub link: String,
+    pub target_text: String,
+    pub leads_to: LinkTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkTarget {
+    Module(usize),
+    Gone,
+    /// Something is there that cannot be read as a module; it is kept as it is.
+    Unreadable,
+}
+
+/// The builds one kernel is planned with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    /// Module ids in build order: the build indices of the kernel's plan index into this.
+    pub members: Vec<usize>,
+    /// How many of `members`, from the first, the mode itself offered; their verdicts are
+    /// what a run reports.
+    pub by_mode: usize,
+    /// The kernel's links, their targets as build indices.
+    pub existing: Vec<ExistingLink>,
+}
+
+/// What `run` offers one kernel: `given` (the modules on stdin), `installed` (every build in
+/// the `extra/` of the other kernels) when the policy says so, and the builds its `links` lead
+/// to. `lost_own_module`: `--remove-modules` was given a module of this kernel that is gone.
+pub fn offered_builds(
+    run: Run,
+    given: &[usize],
+    installed: &[usize],
+    links: &[FoundLink],
+    lost_own_module: bool,
+) -> Offered {
+    let by_mode = offer(run, KernelCase::default());
+    let mut members = Vec::new();
+    if by_mode.given {
+        members.extend_from_slice(given);
+    }
+    if by_mode.every_installed_build {
+        for &build in installed {
+            member_index(&mut members, build);
+        }
+    }
+    let offered = members.len();
+    let existing: Vec<ExistingLink> = links
+        .iter()
+        .map(|found| ExistingLink {
+            link: found.link.clone(),
+            target_text: found.target_text.clone(),
+            leads_to: match found.leads_to {
+                LinkTarget::Module(module) => {
+                    LinkedModule::Build(member_index(&mut members, module))
+                }
+                LinkTarget::Gone => LinkedModule::Gone,
+                LinkTarget::Unreadable => LinkedModule::Unreadable,
+            },
+        })
+        .collect();
+    let case = KernelCase {
+        lost_own_module,
+        has_gone_link: links.iter().any(|link| link.leads_to == LinkTarget::Gone),
+    };
+    if offer(run, case).every_installed_build && !by_mode.every_installed_build {
+        for &build in installed {
+            member_index(&mut members, build);
+        }
+    }
+    Offered {
+        members,
+        by_mode: offered,
+        existing,
+    }
+}
+
+/// The position of `module` among the kernel's builds, adding it if it is not there yet.
+fn member_index(members: &mut Vec<usize>, module: usize) -> usize {
+    match members.iter().position(|m| *m == module) {
+        Some(index) => index,
+        None => {
+            members.push(module);
+            members.len() - 1
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +201,93 @@ mod tests {
                     every_installed_build: every
                 },
                 "{run:?} {case:?}"
+            );
+        }
+    }
+
+    fn link(name: &str, leads_to: LinkTarget) -> FoundLink {
+        FoundLink {
+            link: format!("lib/modules/K1/weak-updates/{name}.ko"),
+            target_text: format!("/lib/modules/K0/extra/{name}.ko"),
+            leads_to,
+        }
+    }
+
+    #[test]
+    fn builds_are_the_given_then_the_installed_then_those_the_links_lead_to() {
+        let given = [7, 3];
+        let installed = [3, 4, 5];
+        let linked = [
+            link("a", LinkTarget::Module(3)),
+            link("b", LinkTarget::Module(9)),
+        ];
+        let gone = [link("c", LinkTarget::Gone)];
+        let unreadable = [link("d", LinkTarget::Unreadable)];
+        // (run, links, lost own module, members, offered by the mode, where each link leads)
+        type Row<'a> = (
+            Run,
+            &'a [FoundLink],
+            bool,
+            &'a [usize],
+            usize,
+            &'a [LinkedModule],
+        );
+        let table: [Row; 7] = [
+            (
+                Run::AddModules,
+                &linked,
+                false,
+                &[7, 3, 9],
+                2,
+                &[LinkedModule::Build(1), LinkedModule::Build(2)],
+            ),
+            (
+                Run::AddModules,
+                &gone,
+                false,
+                &[7, 3, 4, 5],
+                2,
+                &[LinkedModule::Gone],
+            ),
+            (
+                Run::AddKernel,
+                &linked,
+                false,
+                &[3, 4, 5, 9],
+                3,
+                &[LinkedModule::Build(0), LinkedModule::Build(3)],
+            ),
+            (
+                Run::RemoveModules,
+                &linked,
+                false,
+                &[3, 9],
+                0,
+                &[LinkedModule::Build(0), LinkedModule::Build(1)],
+            ),
+            (Run::RemoveModules, &[], true, &[3, 4, 5], 0, &[]),
+            (
+                Run::RemoveModules,
+                &unreadable,
+                false,
+                &[],
+                0,
+                &[LinkedModule::Unreadable],
+            ),
+            (Run::Explain, &[], true, &[7, 3], 2, &[]),
+        ];
+        for (run, links, lost_own, members, by_mode, leads_to) in table {
+            let offered = offered_builds(run, &given, &installed, links, lost_own);
+            let led_to: Vec<LinkedModule> =
+                offered.existing.iter().map(|link| link.leads_to).collect();
+            assert_eq!(
+                (
+                    offered.members.as_slice(),
+                    offered.by_mode,
+                    led_to.as_slice()
+                ),
+                (members, by_mode, leads_to),
+                "{run:?} {links:?} lost own: {lost_own}"
             );
         }
     }

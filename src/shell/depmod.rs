@@ -158,7 +158,8 @@ pub struct DepListing {
 }
 
 impl DepListing {
-    pub fn read(base: &Path, release: &str) -> Self {
+    /// From the kernel's `modules.dep` as read (`None`: there is no readable one).
+    pub fn new(base: &Path, release: &str, modules_dep: Option<&[u8]>) -> Self {
         let kernel_dir = base.join("lib/modules").join(release);
         let dep_file = kernel_dir.join("modules.dep");
         let mut listing = DepListing {
@@ -168,11 +169,11 @@ impl DepListing {
             listed_absolute: HashSet::new(),
             readable: false,
         };
-        let Some(bytes) = read_modules_dep(base, release) else {
+        let Some(bytes) = modules_dep else {
             return listing;
         };
         listing.readable = true;
-        for line in String::from_utf8_lossy(&bytes).lines() {
+        for line in String::from_utf8_lossy(bytes).lines() {
             if let Some((path, _)) = line.split_once(':') {
                 if path.starts_with('/') {
                     listing.listed_absolute.insert(PathBuf::from(path));
@@ -297,16 +298,17 @@ mod tests {
         let kernel = base.path().join("lib/modules/K0");
         std::fs::create_dir_all(kernel.join("extra")).unwrap();
         std::fs::write(kernel.join("extra/m.ko"), "module").unwrap();
-        assert!(
-            DepListing::read(base.path(), "K0").stale_for("extra/m.ko"),
-            "no modules.dep at all"
-        );
+        let listing = || {
+            DepListing::new(
+                base.path(),
+                "K0",
+                read_modules_dep(base.path(), "K0").as_deref(),
+            )
+        };
+        assert!(listing().stale_for("extra/m.ko"), "no modules.dep at all");
         std::fs::write(kernel.join("modules.dep"), "extra/m.ko:\n").unwrap();
-        assert!(!DepListing::read(base.path(), "K0").stale_for("extra/m.ko"));
+        assert!(!listing().stale_for("extra/m.ko"));
         std::fs::remove_file(kernel.join("extra/m.ko")).unwrap();
-        assert!(
-            DepListing::read(base.path(), "K0").stale_for("extra/m.ko"),
-            "lists a gone module"
-        );
+        assert!(listing().stale_for("extra/m.ko"), "lists a gone module");
     }
 }

@@ -119,11 +119,6 @@ pub fn read_weak_updates(base: &Path, release: &str) -> Result<WeakUpdates, Link
     Ok(found)
 }
 
-/// Every symlink below the kernel's `weak-updates/`.
-pub fn read_links(base: &Path, release: &str) -> Result<Vec<FoundLink>, LinkError> {
-    read_weak_updates(base, release).map(|found| found.links)
-}
-
 /// Removes temporary names a killed run left in `weak-updates/`; only under the exclusive
 /// lock, when no other run of ours can be about to rename one.
 pub fn clear_leftovers(base: &Path, leftovers: &[String]) -> Result<(), LinkError> {
@@ -187,16 +182,16 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
     (done, failed)
 }
 
-/// Removes every entry of the kernel's `weak-updates/`, keeping the directory (the
-/// `--remove-kernel` job). Symlinks and emptied directories go; anything else stays.
-pub fn empty_weak_updates(base: &Path, release: &str) -> Result<Vec<String>, LinkError> {
-    let links = read_links(base, release)?;
+/// Removes these links (base-relative) of the kernel's `weak-updates/`, found there under the
+/// lock, keeping the directory (the `--remove-kernel` job). Directories they leave empty go
+/// too; anything else stays.
+pub fn empty_weak_updates(base: &Path, release: &str, links: &[String]) -> Result<(), LinkError> {
     let root = base.join(weak_updates_dir(release));
-    for found in &links {
-        let path = checked_path(base, &root, &found.link)?;
+    for link in links {
+        let path = checked_path(base, &root, link)?;
         remove_link(&root, &path)?;
     }
-    Ok(links.into_iter().map(|found| found.link).collect())
+    Ok(())
 }
 
 /// The absolute path of a base-relative link path, after making sure it stays inside the

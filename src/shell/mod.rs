@@ -10,3 +10,4 @@ pub mod links;
 pub mod load;
 pub mod lock;
 pub mod owed;
+pub mod snapshot;
