@@ -126,8 +126,7 @@ const JOBS: &[Job] = &[
 
 /// A third kernel of 56's ABI, with the files depmod expects of a kernel.
 fn kernel_like_56(root: &Root) -> &'static str {
-    let k57 = "6.1.0-57-amd64";
-    root.add_kernel_like(K56, k57);
+    root.add_kernel_like(K56, K57);
     for file in [
         "modules.order",
         "modules.builtin",
@@ -135,11 +134,11 @@ fn kernel_like_56(root: &Root) -> &'static str {
     ] {
         fs::copy(
             root.join(&format!("lib/modules/{K56}/{file}")),
-            root.join(&format!("lib/modules/{k57}/{file}")),
+            root.join(&format!("lib/modules/{K57}/{file}")),
         )
         .unwrap();
     }
-    k57
+    K57
 }
 
 fn args(words: &[&str]) -> Vec<String> {

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::process::Command;
 
-use common::{K55, K56, Root, fixtures};
+use common::{K55, K56, K56_1, Root, fixtures};
 
 const FXLLC: &str = "lib/modules/6.1.0-55-amd64/extra/fxllc/fxllc.ko";
 const LLC_56: &str = "lib/modules/6.1.0-56-amd64/kernel/net/llc/llc.ko";
@@ -261,7 +261,7 @@ fn a_struct_module_of_another_size_is_refused_and_unchecked_where_the_kernel_shi
         "built/variants/6.1.0-55-amd64/this_module-grown/fxstable.ko",
         grown,
     );
-    let bare = "6.1.0-56.1-amd64";
+    let bare = K56_1;
     root.add_kernel_like(K56, bare);
     let path = root.join(grown).to_string_lossy().into_owned();
     let stdout = stdout_of(

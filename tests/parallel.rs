@@ -15,10 +15,7 @@ fn commands(root: &Root) -> Vec<(Vec<String>, String)> {
             vec!["--add-modules".into()],
             root.module(K50, "extra/fx/fxmisc.ko"),
         ),
-        (
-            vec!["--add-kernel".into(), "6.1.0-56.1-amd64".into()],
-            String::new(),
-        ),
+        (vec!["--add-kernel".into(), K56_1.into()], String::new()),
         (
             vec!["--add-modules".into()],
             root.module(K55, "extra/fxdep/fxexport.ko.xz"),
@@ -42,7 +39,7 @@ fn every_link(root: &Root) -> Vec<String> {
 #[test]
 fn parallel_runs_end_where_sequential_runs_end() {
     let sequential = Root::new();
-    sequential.add_kernel_like(K56, "6.1.0-56.1-amd64");
+    sequential.add_kernel_like(K56, K56_1);
     for (args, stdin) in commands(&sequential) {
         let mut all = vec!["--no-initramfs"];
         all.extend(args.iter().map(String::as_str));
@@ -51,7 +48,7 @@ fn parallel_runs_end_where_sequential_runs_end() {
     }
 
     let parallel = Root::new();
-    parallel.add_kernel_like(K56, "6.1.0-56.1-amd64");
+    parallel.add_kernel_like(K56, K56_1);
     let children: Vec<_> = commands(&parallel)
         .into_iter()
         .map(|(args, stdin)| {
@@ -72,7 +69,7 @@ fn parallel_runs_end_where_sequential_runs_end() {
     let expected = every_link(&sequential);
     assert!(expected.len() >= 8, "{expected:?}");
     assert_eq!(every_link(&parallel), expected);
-    for release in ["6.1.0-56.1-amd64", K56, K54] {
+    for release in [K56_1, K56, K54] {
         assert_eq!(
             parallel.modules_dep(release),
             sequential.modules_dep(release),

@@ -161,36 +161,35 @@ fn a_failed_dracut_is_retried_by_the_next_run_and_its_temporary_image_cleared() 
 #[test]
 fn a_superseded_link_stays_when_its_replacement_cannot_be_placed() {
     let root = Root::new();
-    let k57 = "6.1.0-57-amd64";
-    root.add_kernel_like(K56, k57);
+    root.add_kernel_like(K56, K57);
     let v2 = root.join(&format!("lib/modules/{K56}/extra/fxdep/fxexport.ko"));
     let aside = root.join("fxexport-v2.ko");
     fs::rename(&v2, &aside).unwrap();
-    let run = root.run(&["--add-kernel", k57, "--no-initramfs"], "");
+    let run = root.run(&["--add-kernel", K57, "--no-initramfs"], "");
     assert_eq!(run.status, 0, "{}", run.stderr);
     let v1_link = "fxdep/fxexport.ko.xz -> ../../../6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz";
     assert!(
-        root.links(k57).contains(&v1_link.to_owned()),
+        root.links(K57).contains(&v1_link.to_owned()),
         "{:?}",
-        root.links(k57)
+        root.links(K57)
     );
 
     fs::rename(&aside, &v2).unwrap();
-    fs::create_dir_all(root.weak_updates(k57).join("fxdep/fxexport.ko")).unwrap();
+    fs::create_dir_all(root.weak_updates(K57).join("fxdep/fxexport.ko")).unwrap();
     let run = root.run(ADD, &format!("{}\n", v2.display()));
     assert_eq!(run.status, 1);
     assert_eq!(
         run.stderr,
         format!(
             "weak-modules: {}: not a symlink, left alone; \
-             /lib/modules/{K56}/extra/fxdep/fxexport.ko is not linked into kernel {k57}\n",
-            root.weak_updates(k57).join("fxdep/fxexport.ko").display()
+             /lib/modules/{K56}/extra/fxdep/fxexport.ko is not linked into kernel {K57}\n",
+            root.weak_updates(K57).join("fxdep/fxexport.ko").display()
         )
     );
     assert!(
-        root.links(k57).contains(&v1_link.to_owned()),
+        root.links(K57).contains(&v1_link.to_owned()),
         "{:?}",
-        root.links(k57)
+        root.links(K57)
     );
 }
 

@@ -52,7 +52,7 @@ fn s14_the_link_of_a_deleted_module_goes_and_empty_directories_with_it() {
 fn s14_ours_another_fitting_build_replaces_the_removed_link() {
     let root = Root::new();
     keep_only_in_extra(&root, K55, &["fxdep/fxexport.ko.xz"]);
-    let copy = "6.1.0-56.1-amd64";
+    let copy = K56_1;
     root.add_kernel_like(K56, copy);
     let v1 = root.module(K55, "extra/fxdep/fxexport.ko.xz");
     let v2 = root.module(K56, "extra/fxdep/fxexport.ko");

@@ -19,6 +19,19 @@ pub const KRT: &str = "6.1.0-56-rt-amd64";
 pub const KCLOUD: &str = "6.1.0-50-cloud-amd64";
 pub const K612: &str = "6.12.117+deb12-amd64";
 
+/// Every fixture kernel, in the order of fixtures/root/lib/modules (a test in
+/// fixtures_provenance.rs holds the two together).
+pub const KERNELS: [&str; 8] = [K50, KCLOUD, K53, K54, K55, K56, KRT, K612];
+
+/// Releases no fixture has, for kernels a test makes with [`Root::add_kernel_like`]: a third
+/// kernel of 56's ABI, one of 55's, and one more of 56's where a test needs two.
+pub const K56_1: &str = "6.1.0-56.1-amd64";
+pub const K55_1: &str = "6.1.0-55.1-amd64";
+pub const K57: &str = "6.1.0-57-amd64";
+
+/// A release that is not installed: no symvers, no modules.
+pub const K_ABSENT: &str = "6.1.0-99-amd64";
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
