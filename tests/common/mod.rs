@@ -52,7 +52,9 @@ pub struct Run {
 /// with "text file busy".
 static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn spawn_guard() -> std::sync::MutexGuard<'static, ()> {
+/// Taken by tests that write a script or start a process by other means than [`Root`]'s (e.g.
+/// a library call that runs one), for the same reason.
+pub fn spawn_guard() -> std::sync::MutexGuard<'static, ()> {
     SPAWN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -76,6 +78,13 @@ impl Root {
             }
         }
         Root { dir }
+    }
+
+    /// An empty root: no kernel, no file; for tests of one step that lay out their own.
+    pub fn empty() -> Root {
+        Root {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
