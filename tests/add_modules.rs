@@ -210,7 +210,8 @@ fn s13_ours_a_rerun_touches_nothing_and_runs_no_depmod() {
     let run = root.run(NO_INITRAMFS, &format!("{module}\n"));
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
-    assert!(!run.stdout.contains("depmod"), "{}", run.stdout);
+    // No depmod line.
+    assert_golden("add_modules/s13.txt", &root, &run.stdout);
 }
 
 #[test]
@@ -404,14 +405,15 @@ fn a_link_to_something_unreadable_is_left_alone_with_a_warning() {
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(root.link(K53, "odd/notes.ko").is_some());
     assert!(root.link(K53, "fx/fxstable.ko").is_some());
-    assert!(
-        run.stderr.contains("weak-modules: warning: ")
-            && run
-                .stderr
-                .contains("odd/notes.ko: target cannot be read as a module, left alone"),
-        "{}",
-        run.stderr
-    );
+    // depmod's own complaint about that link is left out: its wording is the installed
+    // version's.
+    let ours: String = run
+        .stderr
+        .lines()
+        .filter(|line| !line.starts_with("depmod: "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_golden("add_modules/unreadable-link.stderr", &root, &ours);
 }
 
 #[test]

@@ -44,6 +44,8 @@ fn s18_the_newest_fitting_build_wins_and_an_older_one_gets_through_a_newer_misfi
         root.links(K53)
             .contains(&"fx/fxstable.ko -> ../../../6.1.0-50-amd64/extra/fx/fxstable.ko".to_owned())
     );
+    // Not pinned whole yet: the output gives -55's fxpriv, refused on module_layout, reasons
+    // from fxexport version 2 (-56's, which does not fit 6.1.0-53 either); under review.
     assert!(run.stdout.contains(
         "Module fxstable.ko.zst from kernel 6.1.0-55-amd64 is not compatible with kernel 6.1.0-53-amd64 in symbols:  module_layout"
     ));
@@ -99,12 +101,8 @@ fn s20_a_dependency_group_with_a_failing_provider_stays_out_and_the_rest_goes_in
         "{links:?}"
     );
     assert!(!links.iter().any(|l| l.starts_with("fxdep/")), "{links:?}");
-    assert!(
-        run.stdout
-            .contains("fx_plain: its provider fxexport does not fit"),
-        "{}",
-        run.stdout
-    );
+    // Says "fx_plain: its provider fxexport does not fit" for the consumers left out.
+    assert_golden("kernel_modes/s20.txt", &root, &run.stdout);
 }
 
 #[test]
@@ -114,12 +112,7 @@ fn s21_a_kernel_without_symvers_is_an_error_and_nothing_is_written() {
     let before = root.snapshot();
     let run = root.run(&["--add-kernel", K_ABSENT, "--no-initramfs"], "");
     assert_eq!(run.status, 1);
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .starts_with("weak-modules: Symvers dump file is not found in ")
-    );
-    assert!(run.stderr.contains("boot/symvers-6.1.0-99-amd64.gz"));
+    assert_golden("kernel_modes/s21.stderr", &root, &run.stderr);
     assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
 }
 
@@ -220,9 +213,9 @@ fn s34_compressed_modules_are_found_by_add_kernel_zstd_included() {
 fn a_shadowed_link_is_said_in_verbose() {
     let root = Root::new();
     let run = add_kernel(&root, K56);
-    assert!(run.stdout.contains(
-        "note: kernel 6.1.0-56-amd64 ships its own fxexport.ko.xz; depmod's search order loads that one first"
-    ), "{}", run.stdout);
+    // "note: kernel 6.1.0-56-amd64 ships its own fxexport.ko.xz; depmod's search order loads
+    // that one first"
+    assert_golden("kernel_modes/shadowed.txt", &root, &run.stdout);
 }
 
 /// Every installed kernel's weak-updates/ is consistent: each link resolves, the linked set
@@ -283,6 +276,8 @@ fn assert_depmod_accepts(base: &Path, release: &str, step: &str) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // Not pinned whole: this is the installed depmod's wording, and it may warn about other
+    // things in the tree; only its complaints about the weak links count here.
     let complaints: Vec<&str> = stderr
         .lines()
         .filter(|l| {
@@ -419,11 +414,7 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
         let again = root.run(&all, stdin);
         if args[0] == "--add-modules" {
             assert_eq!(again.status, 1);
-            assert!(
-                again.stderr.contains("fxexport.ko: No such file"),
-                "{}",
-                again.stderr
-            );
+            assert_golden("kernel_modes/lifecycle-again.stderr", &root, &again.stderr);
         } else {
             assert_eq!(again.status, 0, "{args:?}: {}", again.stderr);
         }
@@ -456,17 +447,8 @@ fn a_kernel_s_own_module_that_refuses_a_linked_one_removes_that_link_until_it_go
         "{:?}",
         root.links(K56)
     );
-    assert!(
-        run.stdout
-            .contains("Removing compatible module fxpriv.ko from kernel 6.1.0-56-amd64")
-    );
-    assert!(
-        run.stdout.contains(
-            "fx_open: GPL-only export of fxexport, module licence is 'Proprietary' (gpl-only)"
-        ),
-        "{}",
-        run.stdout
-    );
+    // Removes fxpriv's link, saying why: fx_open is a GPL-only export of fxexport now.
+    assert_golden("kernel_modes/own-module-refuses.txt", &root, &run.stdout);
 
     // The package goes again: -56 lost its own module and re-checks every installed build.
     std::fs::remove_file(&v2).unwrap();
