@@ -361,28 +361,24 @@ fn a_relative_base_directory_accepts_absolute_and_relative_input_paths() {
     let parent = root.path().parent().unwrap();
     let relative_base = root.path().file_name().unwrap().to_str().unwrap();
     let absolute = root.module(K55, "extra/fx/fxstable.ko.zst");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_weak-modules"))
-        .current_dir(parent)
-        .args([
-            "--basedir",
-            relative_base,
-            "--add-modules",
-            "--no-initramfs",
-        ])
-        .stdin(
-            std::fs::File::open({
-                let list = root.join("list");
-                std::fs::write(
-                    &list,
-                    format!("{absolute}\n/lib/modules/6.1.0-50-amd64/extra/fx/fxmisc.ko\n"),
-                )
-                .unwrap();
-                list
-            })
-            .unwrap(),
-        )
-        .output()
-        .unwrap();
+    let list = root.join("list");
+    std::fs::write(
+        &list,
+        format!("{absolute}\n/lib/modules/6.1.0-50-amd64/extra/fx/fxmisc.ko\n"),
+    )
+    .unwrap();
+    let run = output_guarded(
+        std::process::Command::new(env!("CARGO_BIN_EXE_weak-modules"))
+            .current_dir(parent)
+            .args([
+                "--basedir",
+                relative_base,
+                "--add-modules",
+                "--no-initramfs",
+            ])
+            .stdin(std::fs::File::open(&list).unwrap()),
+    )
+    .unwrap();
     assert!(
         run.status.success(),
         "{}",

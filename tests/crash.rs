@@ -249,22 +249,23 @@ fn traced(
     strace: &[String],
 ) -> std::process::ExitStatus {
     let dracut = base.join("dracut");
-    let mut child = Command::new("strace")
-        .arg("-qq")
-        .args(strace)
-        .arg(env!("CARGO_BIN_EXE_weak-modules"))
-        .arg("--basedir")
-        .arg(base)
-        .arg("--dracut")
-        .arg(&dracut)
-        .args(job_args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        // Its own process group, so that a depmod or dracut it leaves running can be awaited.
-        .process_group(0)
-        .spawn()
-        .expect("strace must be installed (Debian's strace package)");
+    let mut child = spawn_guarded(
+        Command::new("strace")
+            .arg("-qq")
+            .args(strace)
+            .arg(env!("CARGO_BIN_EXE_weak-modules"))
+            .arg("--basedir")
+            .arg(base)
+            .arg("--dracut")
+            .arg(&dracut)
+            .args(job_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group, so that a depmod or dracut it leaves running can be awaited.
+            .process_group(0),
+    )
+    .expect("strace must be installed (Debian's strace package)");
     let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
     use std::io::Write;
     child
@@ -311,7 +312,8 @@ fn count_kill_points(base: &Path, job_args: &[String], input: &str) -> Vec<(&'st
 }
 
 fn run_plain(base: &Path, job_args: &[String], input: &str) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_weak-modules"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weak-modules"));
+    command
         .arg("--basedir")
         .arg(base)
         .arg("--dracut")
@@ -319,8 +321,8 @@ fn run_plain(base: &Path, job_args: &[String], input: &str) -> (i32, String) {
         .args(job_args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stderr(Stdio::piped());
+    let output = spawn_guarded(&mut command)
         .and_then(|mut child| {
             use std::io::Write;
             child.stdin.take().unwrap().write_all(input.as_bytes())?;
@@ -413,9 +415,7 @@ fn refresh_dracut(base: &Path) {
     );
     let path: PathBuf = base.join("dracut");
     let _ = fs::remove_file(&path);
-    fs::write(&path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&path, script);
 }
 
 macro_rules! crash_test {

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -22,18 +22,20 @@ fn root_with_plugin() -> Root {
     let plugin = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("packaging/kernel-install/40-weak-modules.install");
     std::fs::create_dir_all(root.join(PLUGIN).parent().unwrap()).unwrap();
-    std::fs::copy(&plugin, root.join(PLUGIN)).unwrap();
+    copy_executable(&plugin, &root.join(PLUGIN));
     root
 }
 
 /// Exit status and output of the plugin run with `args` inside the root.
 fn plugin(root: &Root, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new("chroot")
-        .arg(root.path())
-        .arg(format!("/{PLUGIN}"))
-        .args(args)
-        .output()
-        .expect("chroot runs");
+    let output = output_guarded(
+        Command::new("chroot")
+            .arg(root.path())
+            .arg(format!("/{PLUGIN}"))
+            .args(args)
+            .stdin(Stdio::null()),
+    )
+    .expect("chroot runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),

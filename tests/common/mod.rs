@@ -60,6 +60,31 @@ pub fn spawn_guard() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Writes an executable file (a script, or a program's copy) under the spawn guard.
+pub fn write_executable(path: &Path, bytes: impl AsRef<[u8]>) {
+    let _guard = spawn_guard();
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Copies an executable under the spawn guard.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let _guard = spawn_guard();
+    fs::copy(from, to).unwrap();
+}
+
+/// Starts a process the test builds itself, under the spawn guard.
+pub fn spawn_guarded(command: &mut Command) -> std::io::Result<std::process::Child> {
+    let _guard = spawn_guard();
+    command.spawn()
+}
+
+/// Like [`Command::output`] (stdout and stderr captured), started under the spawn guard. Stdin
+/// is what the command sets, inherited otherwise.
+pub fn output_guarded(command: &mut Command) -> std::io::Result<Output> {
+    spawn_guarded(command.stdout(Stdio::piped()).stderr(Stdio::piped()))?.wait_with_output()
+}
+
 /// The modification time every file of a fresh root gets.
 pub const FIXED_TIME: u64 = 1_700_000_000;
 
@@ -240,10 +265,8 @@ impl Root {
 
     /// Writes an executable script and returns its path.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
-        let _guard = spawn_guard();
         let path = self.join(name);
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(&path, format!("#!/bin/sh\n{body}\n"));
         path
     }
 
