@@ -28,7 +28,7 @@ fn s26_no_mode_unknown_option_and_help() {
 #[test]
 fn s27_ours_a_missing_dracut_matters_only_when_an_image_needs_it() {
     let root = Root::new();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(
         &["--add-modules", "--dracut", "/nonexistent/dracut"],
         &module,
@@ -37,7 +37,7 @@ fn s27_ours_a_missing_dracut_matters_only_when_an_image_needs_it() {
 
     let root = Root::new();
     std::fs::write(root.join("boot/initramfs-6.1.0-56-amd64.img"), b"image").unwrap();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(
         &["--add-modules", "--dracut", "/nonexistent/dracut"],
         &module,
@@ -60,7 +60,7 @@ fn s29_an_image_whose_modules_changed_is_replaced() {
     let image = root.join("boot/initramfs-6.1.0-56-amd64.img");
     root.run_program(&dracut, &["-f", image.to_str().unwrap(), K56]);
     let old = std::fs::read(&image).unwrap();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(
         &["--add-modules", "--dracut", dracut.to_str().unwrap()],
         &module,
@@ -102,7 +102,7 @@ fn s29_an_image_with_the_same_modules_is_kept() {
         ),
     );
     let before = std::fs::metadata(&image).unwrap().modified().unwrap();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(
         &["--add-modules", "--dracut", same.to_str().unwrap()],
         &module,
@@ -134,7 +134,7 @@ fn s30_the_check_program_is_called_with_its_arguments_and_the_release() {
         "check",
         &format!("echo \"$@\" >> {}", root.join("check.log").display()),
     );
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(
         &[
             "--add-modules",
@@ -161,7 +161,7 @@ fn s30_the_check_program_is_called_with_its_arguments_and_the_release() {
             "--check-initramfs-prog",
             prog.to_str().unwrap(),
         ],
-        &root.module(K55, "extra/fx/fxstable.ko.zst"),
+        &root.fxstable_55(),
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(!root.join("check.log").exists());
@@ -170,7 +170,7 @@ fn s30_the_check_program_is_called_with_its_arguments_and_the_release() {
 #[test]
 fn s35_with_several_modes_the_first_in_fixed_order_wins() {
     let root = Root::new();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(
         &["--remove-kernel", K56, "--add-modules", "--no-initramfs"],
         &module,

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use weak_modules::core::abi::Import;
 use weak_modules::core::compat::{Candidate, Reason, Verdict, decide};
 use weak_modules::core::kernel::KernelAbi;
 use weak_modules::shell::load::{KernelTree, ModuleFile, load_kernel};
@@ -23,6 +24,24 @@ fn module(release: &str, below: &str) -> ModuleFile {
 
 fn kernel(release: &str) -> KernelTree {
     load_kernel(&root(), release).unwrap()
+}
+
+fn import(name: &str, weak: bool) -> Import {
+    Import {
+        name: name.into(),
+        weak,
+    }
+}
+
+fn missing(symbol: &str) -> Reason {
+    Reason::MissingSymbol {
+        symbol: symbol.into(),
+    }
+}
+
+/// The verdict on one module decided alone for a kernel.
+fn alone(tree: &KernelTree, module: &ModuleFile) -> Verdict {
+    decide_all(&tree.abi(), &[module]).remove(0)
 }
 
 fn decide_all(abi: &KernelAbi, modules: &[&ModuleFile]) -> Vec<Verdict> {
@@ -147,17 +166,15 @@ fn a_module_without_modversions_fits_only_its_own_release() {
 fn a_weak_import_may_stay_unresolved() {
     let tree = kernel(K56);
     let mut stable = module(K55, "extra/fx/fxstable.ko.zst");
-    stable.facts.imports.push(weak_modules::core::abi::Import {
-        name: "symbol_no_kernel_has".into(),
-        weak: true,
-    });
-    assert!(decide_all(&tree.abi(), &[&stable])[0].fits());
+    stable
+        .facts
+        .imports
+        .push(import("symbol_no_kernel_has", true));
+    assert!(alone(&tree, &stable).fits());
     stable.facts.imports.last_mut().unwrap().weak = false;
     assert_eq!(
-        decide_all(&tree.abi(), &[&stable])[0].reasons,
-        [Reason::MissingSymbol {
-            symbol: "symbol_no_kernel_has".into()
-        }]
+        alone(&tree, &stable).reasons,
+        [missing("symbol_no_kernel_has")]
     );
 }
 
@@ -169,13 +186,7 @@ fn modules_that_need_each_other_fall_together_as_a_cycle() {
     abi.vermagic_tail = tree.vermagic_tail.clone();
     let mut exporter = module(K55, "extra/fxdep/fxexport.ko.xz");
     let mut consumer = module(K55, "extra/fxdep/fxconsume.ko");
-    exporter
-        .facts
-        .imports
-        .push(weak_modules::core::abi::Import {
-            name: "fx_back".into(),
-            weak: false,
-        });
+    exporter.facts.imports.push(import("fx_back", false));
     consumer
         .facts
         .exports
@@ -238,18 +249,10 @@ fn ppc64_dot_imports_are_looked_up_without_their_dot() {
             import.name = ".msleep".into();
         }
     }
-    stable.facts.imports.push(weak_modules::core::abi::Import {
-        name: ".TOC.".into(),
-        weak: false,
-    });
-    assert!(decide_all(&tree.abi(), &[&stable])[0].fits());
+    stable.facts.imports.push(import(".TOC.", false));
+    assert!(alone(&tree, &stable).fits());
     stable.facts.machine = goblin::elf::header::EM_X86_64;
-    assert_eq!(
-        decide_all(&tree.abi(), &[&stable])[0].reasons,
-        [Reason::MissingSymbol {
-            symbol: ".msleep".into()
-        }]
-    );
+    assert_eq!(alone(&tree, &stable).reasons, [missing(".msleep")]);
 }
 
 #[test]
@@ -298,7 +301,7 @@ fn an_export_of_a_module_the_kernel_has_not_installed_is_not_available() {
             },
         ]
     );
-    assert_eq!(decide_all(&tree.abi(), &[&user])[0].reasons, []);
+    assert_eq!(alone(&tree, &user).reasons, []);
     let offered = module(K55, "kernel/net/llc/llc.ko");
     let verdicts = decide_all(&bare, &[&offered, &user]);
     assert!(verdicts.iter().all(Verdict::fits), "{verdicts:?}");

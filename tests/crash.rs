@@ -59,18 +59,14 @@ const JOBS: &[Job] = &[
         name: "add-modules",
         prepare: |root| {
             with_images(root, &[K53, K56]);
-            let input = format!(
-                "{}\n{}\n",
-                root.module(K55, "extra/fx/fxstable.ko.zst"),
-                root.module(K50, "extra/fx/fxmisc.ko")
-            );
+            let input = format!("{}\n{}\n", root.fxstable_55(), root.fxmisc_50());
             (args(&["--add-modules"]), input)
         },
     },
     Job {
         name: "remove-modules",
         prepare: |root| {
-            let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+            let module = root.fxstable_55();
             let run = root.run(&["--add-modules", "--no-initramfs"], &format!("{module}\n"));
             assert_eq!(run.status, 0, "{}", run.stderr);
             with_images(root, &[K56]);
@@ -409,10 +405,7 @@ fn kill_everywhere(job: &Job) -> usize {
 
 /// The stand-in dracut in each copy writes into that copy.
 fn refresh_dracut(base: &Path) {
-    let script = format!(
-        "#!/bin/sh\nout=\"$2\" krel=\"$3\"\ncd {} && find lib/modules/\"$krel\" \\( -name '*.ko*' \\) | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > \"$out\"\n",
-        base.display()
-    );
+    let script = format!("#!/bin/sh\n{}\n", packing_dracut_body(base));
     let path: PathBuf = base.join("dracut");
     let _ = fs::remove_file(&path);
     write_executable(&path, script);

@@ -7,14 +7,8 @@ use common::*;
 
 fn commands(root: &Root) -> Vec<(Vec<String>, String)> {
     vec![
-        (
-            vec!["--add-modules".into()],
-            root.module(K55, "extra/fx/fxstable.ko.zst"),
-        ),
-        (
-            vec!["--add-modules".into()],
-            root.module(K50, "extra/fx/fxmisc.ko"),
-        ),
+        (vec!["--add-modules".into()], root.fxstable_55()),
+        (vec!["--add-modules".into()], root.fxmisc_50()),
         (vec!["--add-kernel".into(), K56_1.into()], String::new()),
         (
             vec!["--add-modules".into()],
@@ -89,7 +83,7 @@ fn a_run_waits_while_another_holds_the_lock() {
     let root = Root::new();
     let modules = std::fs::File::open(root.join("lib/modules")).unwrap();
     let held = nix::fcntl::Flock::lock(modules, nix::fcntl::FlockArg::LockExclusive).unwrap();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let mut child = root.spawn(root.path(), &["--no-initramfs", "--add-modules"], &module);
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert!(

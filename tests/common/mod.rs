@@ -32,6 +32,16 @@ pub const K57: &str = "6.1.0-57-amd64";
 /// A release that is not installed: no symvers, no modules.
 pub const K_ABSENT: &str = "6.1.0-99-amd64";
 
+/// What `--add-kernel 6.1.0-56-amd64` links on the fixtures when run inside the root (chroot),
+/// where the targets are absolute, as [`Root::links`] shows it.
+pub const K56_ADDED_IN_CHROOT: [&str; 5] = [
+    "fx/fxalloc.ko -> /lib/modules/6.1.0-55-amd64/extra/fx/fxalloc.ko",
+    "fx/fxmisc.ko -> /lib/modules/6.1.0-55-amd64/extra/fx/fxmisc.ko",
+    "fx/fxstable.ko.zst -> /lib/modules/6.1.0-55-amd64/extra/fx/fxstable.ko.zst",
+    "fxdep/fxconsume.ko -> /lib/modules/6.1.0-55-amd64/extra/fxdep/fxconsume.ko",
+    "fxdep/fxexport.ko.xz -> /lib/modules/6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz",
+];
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
@@ -124,6 +134,16 @@ impl Root {
         self.join(&format!("lib/modules/{release}/{below}"))
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// The module most tests install: 6.1.0-55's fxstable, which fits 6.1.0-56 only.
+    pub fn fxstable_55(&self) -> String {
+        self.module(K55, "extra/fx/fxstable.ko.zst")
+    }
+
+    /// 6.1.0-50's fxmisc, which fits 6.1.0-53 and 6.1.0-54.
+    pub fn fxmisc_50(&self) -> String {
+        self.module(K50, "extra/fx/fxmisc.ko")
     }
 
     pub fn weak_updates(&self, release: &str) -> PathBuf {
@@ -360,10 +380,19 @@ pub fn packing_dracut(root: &Root) -> PathBuf {
     root.script(
         "dracut",
         &format!(
-            "echo \"$@\" >> {log}\nout=\"$2\" krel=\"$3\"\ncd {base} && find lib/modules/\"$krel\" \\( -name '*.ko*' \\) | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > \"$out\"",
+            "echo \"$@\" >> {log}\n{packing}",
             log = root.join("dracut.log").display(),
-            base = root.path().display()
+            packing = packing_dracut_body(root.path())
         ),
+    )
+}
+
+/// What the stand-in dracut of the root at `base` runs as `dracut -f IMAGE KREL`: the kernel's
+/// modules (links as links), sorted, into a gzip'd newc cpio image.
+pub fn packing_dracut_body(base: &Path) -> String {
+    format!(
+        "out=\"$2\" krel=\"$3\"\ncd {} && find lib/modules/\"$krel\" \\( -name '*.ko*' \\) | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > \"$out\"",
+        base.display()
     )
 }
 
