@@ -11,14 +11,14 @@ const NO_INITRAMFS: &[&str] = &["--add-modules", "--no-initramfs", "--verbose"];
 #[test]
 fn s01_a_fitting_module_is_linked_with_a_relative_target_and_indexed() {
     let root = Root::new();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(NO_INITRAMFS, &format!("{module}\n"));
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(
         root.links(K56),
         ["fx/fxstable.ko.zst -> ../../../6.1.0-55-amd64/extra/fx/fxstable.ko.zst"]
     );
-    for other in [K50, K53, K54, K55, KRT, KCLOUD, K612] {
+    for other in KERNELS.into_iter().filter(|&release| release != K56) {
         assert!(
             root.links(other).is_empty(),
             "{other}: {:?}",
@@ -38,7 +38,7 @@ fn s01_a_fitting_module_is_linked_with_a_relative_target_and_indexed() {
 #[test]
 fn s02_a_module_that_does_not_fit_is_not_linked_and_the_symbols_are_named() {
     let root = Root::new();
-    let module = root.module(K50, "extra/fx/fxmisc.ko");
+    let module = root.fxmisc_50();
     let run = root.run(NO_INITRAMFS, &format!("{module}\n"));
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(
@@ -63,7 +63,7 @@ fn s02_a_module_that_does_not_fit_is_not_linked_and_the_symbols_are_named() {
 fn s03_a_kernel_without_symvers_is_skipped() {
     let root = Root::new();
     root.remove("boot/symvers-6.1.0-53-amd64.gz");
-    let module = root.module(K50, "extra/fx/fxmisc.ko");
+    let module = root.fxmisc_50();
     let run = root.run(NO_INITRAMFS, &format!("{module}\n"));
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(!root.weak_updates(K53).exists());
@@ -103,7 +103,7 @@ fn s06_a_relative_path_is_taken_from_the_current_directory() {
 #[test]
 fn s07_blank_and_duplicate_lines_change_nothing() {
     let root = Root::new();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let spelled_otherwise = module.replace("/extra/fx/", "/extra/./fx/../fx/");
     let run = root.run(
         NO_INITRAMFS,
@@ -169,7 +169,7 @@ fn s10_ours_a_present_incompatible_link_is_removed_and_the_new_module_linked() {
 #[test]
 fn s11_a_consumer_falls_with_its_provider() {
     let root = Root::new();
-    let copy = "6.1.0-55.1-amd64";
+    let copy = K55_1;
     root.add_kernel_like(K55, copy);
     let exporter = root.module(K50, "extra/fxdep/fxexport.ko");
     let consumer = root.module(K55, "extra/fxdep/fxconsume.ko");
@@ -194,7 +194,7 @@ fn s12_a_module_the_kernel_ships_itself_does_not_block_the_link() {
         own.join("fxstable.ko"),
     )
     .unwrap();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(NO_INITRAMFS, &format!("{module}\n"));
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(root.link(K56, "fx/fxstable.ko.zst").is_some());
@@ -204,13 +204,14 @@ fn s12_a_module_the_kernel_ships_itself_does_not_block_the_link() {
 #[test]
 fn s13_ours_a_rerun_touches_nothing_and_runs_no_depmod() {
     let root = Root::new();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     root.run(NO_INITRAMFS, &format!("{module}\n"));
     let before = root.snapshot();
     let run = root.run(NO_INITRAMFS, &format!("{module}\n"));
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
-    assert!(!run.stdout.contains("depmod"), "{}", run.stdout);
+    // No depmod line.
+    assert_golden("add_modules/s13.txt", &root, &run.stdout);
 }
 
 #[test]
@@ -220,7 +221,7 @@ fn s25_ours_dry_run_changes_nothing_at_all_and_prints_the_plan() {
     std::fs::write(&image, b"old image").unwrap();
     let dracut = root.script("dracut", "touch \"$0.ran\"");
     let before = root.snapshot();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(
         &[
             "--add-modules",
@@ -240,7 +241,7 @@ fn s25_ours_dry_run_changes_nothing_at_all_and_prints_the_plan() {
 #[test]
 fn s28_delete_modules_warns_and_runs_normally() {
     let root = Root::new();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let run = root.run(
         &["--delete-modules", "--add-modules", "--no-initramfs"],
         &format!("{module}\n"),
@@ -312,7 +313,7 @@ fn s33_a_release_with_a_plus_is_matched_literally() {
 #[test]
 fn bad_input_gets_one_line_each_and_exit_1_and_the_rest_is_done() {
     let root = Root::new();
-    let good = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let good = root.fxstable_55();
     let missing = root.module(K55, "extra/fx/nothere.ko");
     let text = root.join("notes.ko");
     std::fs::write(&text, "not a module\n").unwrap();
@@ -346,7 +347,7 @@ fn bad_input_gets_one_line_each_and_exit_1_and_the_rest_is_done() {
 #[test]
 fn bad_input_leaves_existing_links_untouched() {
     let root = Root::new();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     root.run(NO_INITRAMFS, &format!("{module}\n"));
     let before = root.snapshot();
     let run = root.run(NO_INITRAMFS, &root.module(K55, "extra/fx/missing.ko"));
@@ -359,29 +360,25 @@ fn a_relative_base_directory_accepts_absolute_and_relative_input_paths() {
     let root = Root::new();
     let parent = root.path().parent().unwrap();
     let relative_base = root.path().file_name().unwrap().to_str().unwrap();
-    let absolute = root.module(K55, "extra/fx/fxstable.ko.zst");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_weak-modules"))
-        .current_dir(parent)
-        .args([
-            "--basedir",
-            relative_base,
-            "--add-modules",
-            "--no-initramfs",
-        ])
-        .stdin(
-            std::fs::File::open({
-                let list = root.join("list");
-                std::fs::write(
-                    &list,
-                    format!("{absolute}\n/lib/modules/6.1.0-50-amd64/extra/fx/fxmisc.ko\n"),
-                )
-                .unwrap();
-                list
-            })
-            .unwrap(),
-        )
-        .output()
-        .unwrap();
+    let absolute = root.fxstable_55();
+    let list = root.join("list");
+    std::fs::write(
+        &list,
+        format!("{absolute}\n/lib/modules/6.1.0-50-amd64/extra/fx/fxmisc.ko\n"),
+    )
+    .unwrap();
+    let run = output_guarded(
+        std::process::Command::new(env!("CARGO_BIN_EXE_weak-modules"))
+            .current_dir(parent)
+            .args([
+                "--basedir",
+                relative_base,
+                "--add-modules",
+                "--no-initramfs",
+            ])
+            .stdin(std::fs::File::open(&list).unwrap()),
+    )
+    .unwrap();
     assert!(
         run.status.success(),
         "{}",
@@ -404,14 +401,15 @@ fn a_link_to_something_unreadable_is_left_alone_with_a_warning() {
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(root.link(K53, "odd/notes.ko").is_some());
     assert!(root.link(K53, "fx/fxstable.ko").is_some());
-    assert!(
-        run.stderr.contains("weak-modules: warning: ")
-            && run
-                .stderr
-                .contains("odd/notes.ko: target cannot be read as a module, left alone"),
-        "{}",
-        run.stderr
-    );
+    // depmod's own complaint about that link is left out: its wording is the installed
+    // version's.
+    let ours: String = run
+        .stderr
+        .lines()
+        .filter(|line| !line.starts_with("depmod: "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_golden("add_modules/unreadable-link.stderr", &root, &ours);
 }
 
 #[test]
@@ -420,11 +418,7 @@ fn a_file_in_the_way_is_left_alone_and_the_other_kernels_still_change() {
     let in_the_way = root.weak_updates(K56).join("fx/fxstable.ko.zst");
     std::fs::create_dir_all(in_the_way.parent().unwrap()).unwrap();
     std::fs::write(&in_the_way, "an admin's file").unwrap();
-    let input = format!(
-        "{}\n{}\n",
-        root.module(K55, "extra/fx/fxstable.ko.zst"),
-        root.module(K50, "extra/fx/fxmisc.ko")
-    );
+    let input = format!("{}\n{}\n", root.fxstable_55(), root.fxmisc_50());
     let run = root.run(&["--add-modules", "--no-initramfs"], &input);
     assert_eq!(run.status, 1);
     assert_eq!(

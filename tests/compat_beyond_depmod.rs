@@ -2,14 +2,19 @@
 //! each with its verdict and reason written out, decided on real modules and kernels of
 //! fixtures/root.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::PathBuf;
+
+use weak_modules::core::abi::Import;
 use weak_modules::core::compat::{Candidate, Reason, Verdict, decide};
 use weak_modules::core::kernel::KernelAbi;
 use weak_modules::shell::load::{KernelTree, ModuleFile, load_kernel};
 
+use common::{K50, K53, K55, K56, K612, KERNELS, KRT, fixtures};
+
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/root")
+    fixtures().join("root")
 }
 
 fn module(release: &str, below: &str) -> ModuleFile {
@@ -21,6 +26,24 @@ fn kernel(release: &str) -> KernelTree {
     load_kernel(&root(), release).unwrap()
 }
 
+fn import(name: &str, weak: bool) -> Import {
+    Import {
+        name: name.into(),
+        weak,
+    }
+}
+
+fn missing(symbol: &str) -> Reason {
+    Reason::MissingSymbol {
+        symbol: symbol.into(),
+    }
+}
+
+/// The verdict on one module decided alone for a kernel.
+fn alone(tree: &KernelTree, module: &ModuleFile) -> Verdict {
+    decide_all(&tree.abi(), &[module]).remove(0)
+}
+
 fn decide_all(abi: &KernelAbi, modules: &[&ModuleFile]) -> Vec<Verdict> {
     let candidates: Vec<Candidate> = modules.iter().map(|m| m.candidate()).collect();
     decide(abi, &candidates)
@@ -30,9 +53,9 @@ fn decide_all(abi: &KernelAbi, modules: &[&ModuleFile]) -> Vec<Verdict> {
 fn a_plain_export_turned_gpl_only_and_one_moved_into_a_namespace_refuse_a_proprietary_module() {
     // 6.1.0-56 ships fxexport version 2; fxpriv was built on 6.1.0-55 against version 1. The
     // CRCs are equal (same prototypes), so depmod accepts the pair; the kernel does not.
-    let tree = kernel("6.1.0-56-amd64");
-    let exporter = module("6.1.0-55-amd64", "extra/fxdep/fxexport.ko.xz");
-    let proprietary = module("6.1.0-55-amd64", "extra/fxdep/fxpriv.ko");
+    let tree = kernel(K56);
+    let exporter = module(K55, "extra/fxdep/fxexport.ko.xz");
+    let proprietary = module(K55, "extra/fxdep/fxpriv.ko");
     let verdicts = decide_all(&tree.abi(), &[&exporter, &proprietary]);
     assert!(
         verdicts[0].fits() && verdicts[0].shadowed,
@@ -63,9 +86,9 @@ fn a_plain_export_turned_gpl_only_and_one_moved_into_a_namespace_refuse_a_propri
 
 #[test]
 fn the_same_proprietary_module_fits_beside_the_first_exporter_version() {
-    let tree = kernel("6.1.0-53-amd64");
-    let exporter = module("6.1.0-50-amd64", "extra/fxdep/fxexport.ko");
-    let proprietary = module("6.1.0-50-amd64", "extra/fxdep/fxpriv.ko");
+    let tree = kernel(K53);
+    let exporter = module(K50, "extra/fxdep/fxexport.ko");
+    let proprietary = module(K50, "extra/fxdep/fxpriv.ko");
     let verdicts = decide_all(&tree.abi(), &[&exporter, &proprietary]);
     assert!(verdicts.iter().all(Verdict::fits), "{verdicts:?}");
     assert_eq!(verdicts[1].uses.iter().copied().collect::<Vec<_>>(), [0]);
@@ -73,8 +96,8 @@ fn the_same_proprietary_module_fits_beside_the_first_exporter_version() {
 
 #[test]
 fn a_consumer_that_imports_the_namespace_fits_beside_the_second_exporter_version() {
-    let tree = kernel("6.1.0-56-amd64");
-    let consumer = module("6.1.0-55-amd64", "extra/fxdep/fxconsume.ko");
+    let tree = kernel(K56);
+    let consumer = module(K55, "extra/fxdep/fxconsume.ko");
     let verdicts = decide_all(&tree.abi(), &[&consumer]);
     assert!(verdicts[0].fits(), "{:?}", verdicts[0].reasons);
 }
@@ -82,8 +105,8 @@ fn a_consumer_that_imports_the_namespace_fits_beside_the_second_exporter_version
 #[test]
 fn a_namespace_not_imported_is_named() {
     // fxconsume without its import_ns entry: the kernel refuses fx_ns.
-    let tree = kernel("6.1.0-56-amd64");
-    let mut consumer = module("6.1.0-55-amd64", "extra/fxdep/fxconsume.ko");
+    let tree = kernel(K56);
+    let mut consumer = module(K55, "extra/fxdep/fxconsume.ko");
     consumer.facts.import_ns.clear();
     let verdicts = decide_all(&tree.abi(), &[&consumer]);
     assert_eq!(
@@ -98,12 +121,12 @@ fn a_namespace_not_imported_is_named() {
 
 #[test]
 fn the_preempt_model_in_the_vermagic_tail_keeps_rt_and_non_rt_apart() {
-    let tree = kernel("6.1.0-56-rt-amd64");
+    let tree = kernel(KRT);
     assert_eq!(
         tree.vermagic_tail.as_deref(),
         Some("SMP preempt_rt mod_unload modversions ")
     );
-    let stable = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    let stable = module(K55, "extra/fx/fxstable.ko.zst");
     let verdicts = decide_all(&tree.abi(), &[&stable]);
     assert!(verdicts[0].reasons.contains(&Reason::VermagicMismatch {
         module: "SMP preempt mod_unload modversions ".into(),
@@ -114,11 +137,11 @@ fn the_preempt_model_in_the_vermagic_tail_keeps_rt_and_non_rt_apart() {
 #[test]
 fn a_vermagic_mismatch_alone_is_enough() {
     // 6.1.0-56's symbols with the rt kernel's vermagic tail: every CRC fits, the tail does not.
-    let tree = kernel("6.1.0-56-amd64");
-    let rt_tail = kernel("6.1.0-56-rt-amd64").vermagic_tail;
+    let tree = kernel(K56);
+    let rt_tail = kernel(KRT).vermagic_tail;
     let mut abi = tree.abi();
     abi.vermagic_tail = rt_tail;
-    let stable = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    let stable = module(K55, "extra/fx/fxstable.ko.zst");
     let verdicts = decide_all(&abi, &[&stable]);
     assert_eq!(
         verdicts[0].reasons,
@@ -131,47 +154,39 @@ fn a_vermagic_mismatch_alone_is_enough() {
 
 #[test]
 fn a_module_without_modversions_fits_only_its_own_release() {
-    let unversioned = module("6.1.0-55-amd64", "extra/fxnover.ko");
+    let unversioned = module(K55, "extra/fxnover.ko");
     assert!(unversioned.facts.versions.is_none());
-    let other = decide_all(&kernel("6.1.0-56-amd64").abi(), &[&unversioned]);
+    let other = decide_all(&kernel(K56).abi(), &[&unversioned]);
     assert_eq!(other[0].reasons, [Reason::NoModversions]);
-    let own = decide_all(&kernel("6.1.0-55-amd64").abi(), &[&unversioned]);
+    let own = decide_all(&kernel(K55).abi(), &[&unversioned]);
     assert!(own[0].fits(), "{:?}", own[0].reasons);
 }
 
 #[test]
 fn a_weak_import_may_stay_unresolved() {
-    let tree = kernel("6.1.0-56-amd64");
-    let mut stable = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
-    stable.facts.imports.push(weak_modules::core::abi::Import {
-        name: "symbol_no_kernel_has".into(),
-        weak: true,
-    });
-    assert!(decide_all(&tree.abi(), &[&stable])[0].fits());
+    let tree = kernel(K56);
+    let mut stable = module(K55, "extra/fx/fxstable.ko.zst");
+    stable
+        .facts
+        .imports
+        .push(import("symbol_no_kernel_has", true));
+    assert!(alone(&tree, &stable).fits());
     stable.facts.imports.last_mut().unwrap().weak = false;
     assert_eq!(
-        decide_all(&tree.abi(), &[&stable])[0].reasons,
-        [Reason::MissingSymbol {
-            symbol: "symbol_no_kernel_has".into()
-        }]
+        alone(&tree, &stable).reasons,
+        [missing("symbol_no_kernel_has")]
     );
 }
 
 #[test]
 fn modules_that_need_each_other_fall_together_as_a_cycle() {
     // fxconsume needs fxexport; give fxexport an import that only fxconsume offers.
-    let tree = kernel("6.1.0-56-amd64");
-    let mut abi = KernelAbi::new("6.1.0-56-amd64", &tree.symvers);
+    let tree = kernel(K56);
+    let mut abi = KernelAbi::new(K56, &tree.symvers);
     abi.vermagic_tail = tree.vermagic_tail.clone();
-    let mut exporter = module("6.1.0-55-amd64", "extra/fxdep/fxexport.ko.xz");
-    let mut consumer = module("6.1.0-55-amd64", "extra/fxdep/fxconsume.ko");
-    exporter
-        .facts
-        .imports
-        .push(weak_modules::core::abi::Import {
-            name: "fx_back".into(),
-            weak: false,
-        });
+    let mut exporter = module(K55, "extra/fxdep/fxexport.ko.xz");
+    let mut consumer = module(K55, "extra/fxdep/fxconsume.ko");
+    exporter.facts.imports.push(import("fx_back", false));
     consumer
         .facts
         .exports
@@ -196,10 +211,10 @@ fn modules_that_need_each_other_fall_together_as_a_cycle() {
 fn a_provider_that_falls_takes_its_users_with_it() {
     // A kernel with 6.1.0-56's symbols and no modules of its own: fxexport built for 6.1.0-50
     // fails on module_layout, so fxconsume (6.1.0-55, otherwise fitting) loses its provider.
-    let tree = kernel("6.1.0-56-amd64");
-    let abi = KernelAbi::new("6.1.0-56-amd64", &tree.symvers);
-    let exporter = module("6.1.0-50-amd64", "extra/fxdep/fxexport.ko");
-    let consumer = module("6.1.0-55-amd64", "extra/fxdep/fxconsume.ko");
+    let tree = kernel(K56);
+    let abi = KernelAbi::new(K56, &tree.symvers);
+    let exporter = module(K50, "extra/fxdep/fxexport.ko");
+    let consumer = module(K55, "extra/fxdep/fxconsume.ko");
     let verdicts = decide_all(&abi, &[&exporter, &consumer]);
     assert_eq!(
         verdicts[0].reasons,
@@ -226,35 +241,27 @@ fn a_provider_that_falls_takes_its_users_with_it() {
 
 #[test]
 fn ppc64_dot_imports_are_looked_up_without_their_dot() {
-    let tree = kernel("6.1.0-56-amd64");
-    let mut stable = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    let tree = kernel(K56);
+    let mut stable = module(K55, "extra/fx/fxstable.ko.zst");
     stable.facts.machine = goblin::elf::header::EM_PPC64;
     for import in &mut stable.facts.imports {
         if import.name == "msleep" {
             import.name = ".msleep".into();
         }
     }
-    stable.facts.imports.push(weak_modules::core::abi::Import {
-        name: ".TOC.".into(),
-        weak: false,
-    });
-    assert!(decide_all(&tree.abi(), &[&stable])[0].fits());
+    stable.facts.imports.push(import(".TOC.", false));
+    assert!(alone(&tree, &stable).fits());
     stable.facts.machine = goblin::elf::header::EM_X86_64;
-    assert_eq!(
-        decide_all(&tree.abi(), &[&stable])[0].reasons,
-        [Reason::MissingSymbol {
-            symbol: ".msleep".into()
-        }]
-    );
+    assert_eq!(alone(&tree, &stable).reasons, [missing(".msleep")]);
 }
 
 #[test]
 fn a_struct_module_grown_under_unchanged_crcs_is_refused() {
     // 6.1.0-55's fxstable with 64 bytes more of struct module: every CRC still fits 6.1.0-56,
     // whose own modules carry a struct module of 896 bytes.
-    let tree = kernel("6.1.0-56-amd64");
+    let tree = kernel(K56);
     assert_eq!(tree.this_module_size, Some(896));
-    let plain = module("6.1.0-55-amd64", "extra/fx/fxstable.ko.zst");
+    let plain = module(K55, "extra/fx/fxstable.ko.zst");
     let grown = ModuleFile::read(
         &root().join("../built/variants/6.1.0-55-amd64/this_module-grown/fxstable.ko"),
     )
@@ -276,9 +283,9 @@ fn an_export_of_a_module_the_kernel_has_not_installed_is_not_available() {
     // fxllc (6.1.0-55) needs llc's exports; 6.1.0-56's symvers lists them with the CRCs fxllc
     // wants. Without llc installed nothing provides them; with it, or with another build of llc
     // offered beside fxllc, fxllc fits.
-    let tree = kernel("6.1.0-56-amd64");
+    let tree = kernel(K56);
     let user = ModuleFile::read(&root().join("../built/6.1.0-55-amd64/fxllc.ko")).unwrap();
-    let mut bare = KernelAbi::new("6.1.0-56-amd64", &tree.symvers);
+    let mut bare = KernelAbi::new(K56, &tree.symvers);
     bare.vermagic_tail = tree.vermagic_tail.clone();
     bare.this_module_size = tree.this_module_size;
     assert_eq!(
@@ -294,8 +301,8 @@ fn an_export_of_a_module_the_kernel_has_not_installed_is_not_available() {
             },
         ]
     );
-    assert_eq!(decide_all(&tree.abi(), &[&user])[0].reasons, []);
-    let offered = module("6.1.0-55-amd64", "kernel/net/llc/llc.ko");
+    assert_eq!(alone(&tree, &user).reasons, []);
+    let offered = module(K55, "kernel/net/llc/llc.ko");
     let verdicts = decide_all(&bare, &[&offered, &user]);
     assert!(verdicts.iter().all(Verdict::fits), "{verdicts:?}");
     assert_eq!(verdicts[1].uses.iter().copied().collect::<Vec<_>>(), [0]);
@@ -307,24 +314,9 @@ fn an_export_of_a_module_the_kernel_has_not_installed_is_not_available() {
 #[test]
 fn the_installed_provider_and_struct_module_rules_change_no_verdict_on_the_fixtures() {
     let built = root().join("../built");
-    let sets = [
-        "6.1.0-50-amd64",
-        "6.1.0-55-amd64",
-        "6.1.0-56-amd64",
-        "6.12.117+deb12-amd64",
-    ];
-    let kernels = [
-        "6.1.0-50-amd64",
-        "6.1.0-50-cloud-amd64",
-        "6.1.0-53-amd64",
-        "6.1.0-54-amd64",
-        "6.1.0-55-amd64",
-        "6.1.0-56-amd64",
-        "6.1.0-56-rt-amd64",
-        "6.12.117+deb12-amd64",
-    ];
+    let sets = [K50, K55, K56, K612];
     let mut added = Vec::new();
-    for release in kernels {
+    for release in KERNELS {
         let tree = kernel(release);
         let real = tree.abi();
         let mut without_rules = tree.abi();
@@ -362,7 +354,7 @@ fn the_installed_provider_and_struct_module_rules_change_no_verdict_on_the_fixtu
     // Only 6.1 against 6.12 and back, already refused on module_layout: struct module is 896
     // bytes in every 6.1 kernel here and 1280 in 6.12.
     let mut expected = Vec::new();
-    for release in &kernels[..7] {
+    for release in &KERNELS[..7] {
         for name in [
             "fxalloc",
             "fxconsume",
@@ -379,7 +371,7 @@ fn the_installed_provider_and_struct_module_rules_change_no_verdict_on_the_fixtu
     }
     let from_6_1 = [
         (
-            "6.1.0-50-amd64",
+            K50,
             &[
                 "fxalloc",
                 "fxconsume",
@@ -391,7 +383,7 @@ fn the_installed_provider_and_struct_module_rules_change_no_verdict_on_the_fixtu
             ][..],
         ),
         (
-            "6.1.0-55-amd64",
+            K55,
             &[
                 "fxalloc",
                 "fxconsume",
@@ -403,7 +395,7 @@ fn the_installed_provider_and_struct_module_rules_change_no_verdict_on_the_fixtu
                 "fxstable",
             ][..],
         ),
-        ("6.1.0-56-amd64", &["fxexport"][..]),
+        (K56, &["fxexport"][..]),
     ];
     for (set, names) in from_6_1 {
         for name in names {

@@ -31,14 +31,8 @@ fn every_mode_writes_only_below_weak_updates_and_through_depmod_and_dracut() {
     let before = root.snapshot();
     let steps: [(&[&str], String); 4] = [
         (&["--add-kernel", K53], String::new()),
-        (
-            &["--add-modules"],
-            format!("{}\n", root.module(K55, "extra/fx/fxstable.ko.zst")),
-        ),
-        (
-            &["--remove-modules"],
-            format!("{}\n", root.module(K50, "extra/fx/fxmisc.ko")),
-        ),
+        (&["--add-modules"], format!("{}\n", root.fxstable_55())),
+        (&["--remove-modules"], format!("{}\n", root.fxmisc_50())),
         (&["--remove-kernel", K53], String::new()),
     ];
     for (args, input) in steps {

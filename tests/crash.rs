@@ -59,18 +59,14 @@ const JOBS: &[Job] = &[
         name: "add-modules",
         prepare: |root| {
             with_images(root, &[K53, K56]);
-            let input = format!(
-                "{}\n{}\n",
-                root.module(K55, "extra/fx/fxstable.ko.zst"),
-                root.module(K50, "extra/fx/fxmisc.ko")
-            );
+            let input = format!("{}\n{}\n", root.fxstable_55(), root.fxmisc_50());
             (args(&["--add-modules"]), input)
         },
     },
     Job {
         name: "remove-modules",
         prepare: |root| {
-            let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+            let module = root.fxstable_55();
             let run = root.run(&["--add-modules", "--no-initramfs"], &format!("{module}\n"));
             assert_eq!(run.status, 0, "{}", run.stderr);
             with_images(root, &[K56]);
@@ -126,8 +122,7 @@ const JOBS: &[Job] = &[
 
 /// A third kernel of 56's ABI, with the files depmod expects of a kernel.
 fn kernel_like_56(root: &Root) -> &'static str {
-    let k57 = "6.1.0-57-amd64";
-    root.add_kernel_like(K56, k57);
+    root.add_kernel_like(K56, K57);
     for file in [
         "modules.order",
         "modules.builtin",
@@ -135,11 +130,11 @@ fn kernel_like_56(root: &Root) -> &'static str {
     ] {
         fs::copy(
             root.join(&format!("lib/modules/{K56}/{file}")),
-            root.join(&format!("lib/modules/{k57}/{file}")),
+            root.join(&format!("lib/modules/{K57}/{file}")),
         )
         .unwrap();
     }
-    k57
+    K57
 }
 
 fn args(words: &[&str]) -> Vec<String> {
@@ -250,22 +245,23 @@ fn traced(
     strace: &[String],
 ) -> std::process::ExitStatus {
     let dracut = base.join("dracut");
-    let mut child = Command::new("strace")
-        .arg("-qq")
-        .args(strace)
-        .arg(env!("CARGO_BIN_EXE_weak-modules"))
-        .arg("--basedir")
-        .arg(base)
-        .arg("--dracut")
-        .arg(&dracut)
-        .args(job_args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        // Its own process group, so that a depmod or dracut it leaves running can be awaited.
-        .process_group(0)
-        .spawn()
-        .expect("strace must be installed (Debian's strace package)");
+    let mut child = spawn_guarded(
+        Command::new("strace")
+            .arg("-qq")
+            .args(strace)
+            .arg(env!("CARGO_BIN_EXE_weak-modules"))
+            .arg("--basedir")
+            .arg(base)
+            .arg("--dracut")
+            .arg(&dracut)
+            .args(job_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group, so that a depmod or dracut it leaves running can be awaited.
+            .process_group(0),
+    )
+    .expect("strace must be installed (Debian's strace package)");
     let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
     use std::io::Write;
     child
@@ -312,7 +308,8 @@ fn count_kill_points(base: &Path, job_args: &[String], input: &str) -> Vec<(&'st
 }
 
 fn run_plain(base: &Path, job_args: &[String], input: &str) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_weak-modules"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weak-modules"));
+    command
         .arg("--basedir")
         .arg(base)
         .arg("--dracut")
@@ -320,8 +317,8 @@ fn run_plain(base: &Path, job_args: &[String], input: &str) -> (i32, String) {
         .args(job_args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stderr(Stdio::piped());
+    let output = spawn_guarded(&mut command)
         .and_then(|mut child| {
             use std::io::Write;
             child.stdin.take().unwrap().write_all(input.as_bytes())?;
@@ -408,15 +405,10 @@ fn kill_everywhere(job: &Job) -> usize {
 
 /// The stand-in dracut in each copy writes into that copy.
 fn refresh_dracut(base: &Path) {
-    let script = format!(
-        "#!/bin/sh\nout=\"$2\" krel=\"$3\"\ncd {} && find lib/modules/\"$krel\" \\( -name '*.ko*' \\) | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > \"$out\"\n",
-        base.display()
-    );
+    let script = format!("#!/bin/sh\n{}\n", packing_dracut_body(base));
     let path: PathBuf = base.join("dracut");
     let _ = fs::remove_file(&path);
-    fs::write(&path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&path, script);
 }
 
 macro_rules! crash_test {

@@ -11,7 +11,7 @@ fn each_module_gets_a_table_of_every_kernel_with_the_reason_or_the_link() {
     // One kernel already has its link, so the table says "linked" there.
     let linked = root.run(
         &["--add-modules", "--no-initramfs"],
-        &format!("{}\n", root.module(K55, "extra/fx/fxstable.ko.zst")),
+        &format!("{}\n", root.fxstable_55()),
     );
     assert_eq!(linked.status, 0, "{}", linked.stderr);
     let before = root.snapshot();

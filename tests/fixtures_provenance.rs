@@ -1,6 +1,8 @@
 //! Every committed fixture file is listed in fixtures/SOURCES.md with its origin and sha256, and
 //! the listed hash is the file's.
 
+mod common;
+
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,4 +75,16 @@ fn every_committed_fixture_is_listed() {
         .filter(|file| !listed.contains_key(file))
         .collect();
     assert!(unlisted.is_empty(), "not in SOURCES.md: {unlisted:?}");
+}
+
+/// The tests name the fixture kernels through one list, tests/common's `KERNELS`: it must be
+/// every kernel fixtures/root installs, no more.
+#[test]
+fn the_shared_list_of_kernels_is_the_fixture_tree() {
+    let mut installed: Vec<String> = std::fs::read_dir(fixtures_dir().join("root/lib/modules"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    installed.sort();
+    assert_eq!(installed, common::KERNELS);
 }

@@ -12,20 +12,12 @@ use common::*;
 
 const ADD: &[&str] = &["--add-modules", "--no-initramfs"];
 
-fn fxstable_55(root: &Root) -> String {
-    root.module(K55, "extra/fx/fxstable.ko.zst")
-}
-
-fn fxmisc_50(root: &Root) -> String {
-    root.module(K50, "extra/fx/fxmisc.ko")
-}
-
 /// K53 and K56 each with one link already, made by a real run.
 fn root_with_links() -> Root {
     let root = Root::new();
     let run = root.run(
         ADD,
-        &format!("{}\n{}\n", fxstable_55(&root), fxmisc_50(&root)),
+        &format!("{}\n{}\n", root.fxstable_55(), root.fxmisc_50()),
     );
     assert_eq!((run.status, run.stderr.as_str()), (0, ""));
     assert_eq!(root.links(K53), [FXMISC_IN_53]);
@@ -42,7 +34,7 @@ fn a_fifo_named_like_a_module_is_refused_without_hanging() {
     let root = Root::new();
     let fifo = root.join("x.ko");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-    let input = format!("{}\n{}\n", fifo.display(), fxstable_55(&root));
+    let input = format!("{}\n{}\n", fifo.display(), root.fxstable_55());
     let child = root.spawn(root.path(), ADD, &input);
     let run = finish_within(child, Duration::from_secs(30));
     assert_eq!(run.status, 1);
@@ -69,7 +61,7 @@ fn a_huge_sparse_file_and_a_device_are_refused_before_reading() {
     fs::create_dir_all(root.join("dev")).unwrap();
     symlink("/dev/zero", root.join("dev/zero")).unwrap();
     fs::File::create(&sparse).unwrap().set_len(4 << 30).unwrap();
-    let input = format!("{}\n/dev/zero\n{}\n", sparse.display(), fxstable_55(&root));
+    let input = format!("{}\n/dev/zero\n{}\n", sparse.display(), root.fxstable_55());
     let run = finish_within(
         root.spawn(root.path(), ADD, &input),
         Duration::from_secs(30),
@@ -93,7 +85,7 @@ fn bad_stdin_lines_cost_only_themselves_and_are_named_by_number() {
     let mut input = b"/lib/modules/x\xff.ko\n".to_vec();
     input.extend(vec![b'a'; 100_000]);
     input.push(b'\n');
-    input.extend(format!("{}\n", fxstable_55(&root)).as_bytes());
+    input.extend(format!("{}\n", root.fxstable_55()).as_bytes());
     let child = spawn_with_bytes(&root, ADD, &input);
     let run = finish_within(child, Duration::from_secs(30));
     assert_eq!(run.status, 1);
@@ -194,7 +186,7 @@ fn a_dangling_link_with_a_non_utf8_name_is_left_alone_once_and_for_all() {
         .weak_updates(K53)
         .join(std::ffi::OsStr::from_bytes(b"gone\xff.ko"));
     symlink("../../../nowhere/gone.ko", &odd).unwrap();
-    let first = root.run(ADD, &format!("{}\n", fxmisc_50(&root)));
+    let first = root.run(ADD, &format!("{}\n", root.fxmisc_50()));
     assert_eq!(first.status, 0);
     assert_eq!(
         first.stderr,
@@ -205,7 +197,7 @@ fn a_dangling_link_with_a_non_utf8_name_is_left_alone_once_and_for_all() {
     );
     assert!(fs::symlink_metadata(&odd).is_ok());
     let before = root.snapshot();
-    let again = root.run(ADD, &format!("{}\n", fxmisc_50(&root)));
+    let again = root.run(ADD, &format!("{}\n", root.fxmisc_50()));
     assert_eq!(again.status, 0);
     assert!(
         changes(&before, &root.snapshot()).is_empty(),
@@ -223,7 +215,7 @@ fn a_symlinked_kernel_directory_is_refused_not_given_dangling_links() {
     let kernel_dir = root.join(&format!("lib/modules/{K53}"));
     fs::rename(&kernel_dir, &real).unwrap();
     symlink(&real, &kernel_dir).unwrap();
-    let run = root.run(ADD, &format!("{}\n", fxmisc_50(&root)));
+    let run = root.run(ADD, &format!("{}\n", root.fxmisc_50()));
     assert_eq!(run.status, 1);
     assert_eq!(
         run.stderr,
@@ -287,7 +279,7 @@ fn a_fitting_build_blocked_by_an_unreadable_link_is_reported() {
     let root = Root::new();
     fs::write(root.join("notes.ko"), "not a module").unwrap();
     root.plant_link(K53, "fx/fxmisc.ko", "../../../../../notes.ko");
-    let run = root.run(ADD, &format!("{}\n", fxmisc_50(&root)));
+    let run = root.run(ADD, &format!("{}\n", root.fxmisc_50()));
     assert_eq!(run.status, 1);
     let link = root.weak_updates(K53).join("fx/fxmisc.ko");
     assert_eq!(
@@ -323,6 +315,8 @@ fn a_file_at_one_link_path_does_not_stop_the_kernels_other_links() {
             in_the_way.display()
         )
     );
+    // Not pinned whole yet: the output gives -55's fxpriv, refused on module_layout, reasons
+    // from fxexport version 2 (-56's, which does not fit 6.1.0-53 either); under review.
     let linking: Vec<&str> = run
         .stdout
         .lines()

@@ -143,10 +143,10 @@ fn every_event_of_every_mode_matches_the_documented_schema() {
         "not an image",
     )
     .unwrap();
-    let fxstable = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let fxstable = root.fxstable_55();
     let input = format!(
         "{fxstable}\n{}\n/lib/modules/x\u{fffd}.ko\n",
-        root.module(K50, "extra/fx/fxmisc.ko")
+        root.fxmisc_50()
     );
     json_run(
         &root,
@@ -170,10 +170,10 @@ fn every_event_of_every_mode_matches_the_documented_schema() {
         &mut seen,
     );
     // A kernel like 56 gets both fxexport builds: 56's is newer and 55's is passed over.
-    root.add_kernel_like(K56, "6.1.0-57-amd64");
+    root.add_kernel_like(K56, K57);
     json_run(
         &root,
-        &["--add-kernel", "6.1.0-57-amd64", "--no-initramfs"],
+        &["--add-kernel", K57, "--no-initramfs"],
         "",
         &schema,
         &mut seen,
@@ -207,7 +207,7 @@ fn every_event_of_every_mode_matches_the_documented_schema() {
     let explained = json_run(
         &root,
         &["--explain"],
-        &format!("{}\n", root.module(K50, "extra/fx/fxmisc.ko")),
+        &format!("{}\n", root.fxmisc_50()),
         &schema,
         &mut seen,
     );

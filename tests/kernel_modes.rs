@@ -26,7 +26,7 @@ fn add_kernel(root: &Root, release: &str) -> Run {
 fn s18_the_newest_fitting_build_wins_and_an_older_one_gets_through_a_newer_misfit() {
     // fxexport for a third kernel of 6.1.0-55/56's ABI: builds for -55 (v1) and -56 (v2) fit.
     let root = Root::new();
-    let copy = "6.1.0-56.1-amd64";
+    let copy = K56_1;
     root.add_kernel_like(K56, copy);
     add_kernel(&root, copy);
     let links = root.links(copy);
@@ -44,6 +44,8 @@ fn s18_the_newest_fitting_build_wins_and_an_older_one_gets_through_a_newer_misfi
         root.links(K53)
             .contains(&"fx/fxstable.ko -> ../../../6.1.0-50-amd64/extra/fx/fxstable.ko".to_owned())
     );
+    // Not pinned whole yet: the output gives -55's fxpriv, refused on module_layout, reasons
+    // from fxexport version 2 (-56's, which does not fit 6.1.0-53 either); under review.
     assert!(run.stdout.contains(
         "Module fxstable.ko.zst from kernel 6.1.0-55-amd64 is not compatible with kernel 6.1.0-53-amd64 in symbols:  module_layout"
     ));
@@ -87,7 +89,7 @@ fn s19_newest_is_by_rpm_version_order_not_by_string_order() {
 #[test]
 fn s20_a_dependency_group_with_a_failing_provider_stays_out_and_the_rest_goes_in() {
     let root = Root::new();
-    let copy = "6.1.0-55.1-amd64";
+    let copy = K55_1;
     root.add_kernel_like(K55, copy);
     // Only 6.1.0-50's exporter is left: it fails on module_layout, so -55's consumers lose it.
     root.remove("lib/modules/6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz");
@@ -99,12 +101,8 @@ fn s20_a_dependency_group_with_a_failing_provider_stays_out_and_the_rest_goes_in
         "{links:?}"
     );
     assert!(!links.iter().any(|l| l.starts_with("fxdep/")), "{links:?}");
-    assert!(
-        run.stdout
-            .contains("fx_plain: its provider fxexport does not fit"),
-        "{}",
-        run.stdout
-    );
+    // Says "fx_plain: its provider fxexport does not fit" for the consumers left out.
+    assert_golden("kernel_modes/s20.txt", &root, &run.stdout);
 }
 
 #[test]
@@ -112,14 +110,9 @@ fn s21_a_kernel_without_symvers_is_an_error_and_nothing_is_written() {
     let root = Root::new();
     std::fs::create_dir_all(root.join("lib/modules/6.1.0-99-amd64")).unwrap();
     let before = root.snapshot();
-    let run = root.run(&["--add-kernel", "6.1.0-99-amd64", "--no-initramfs"], "");
+    let run = root.run(&["--add-kernel", K_ABSENT, "--no-initramfs"], "");
     assert_eq!(run.status, 1);
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .starts_with("weak-modules: Symvers dump file is not found in ")
-    );
-    assert!(run.stderr.contains("boot/symvers-6.1.0-99-amd64.gz"));
+    assert_golden("kernel_modes/s21.stderr", &root, &run.stderr);
     assert_eq!(changes(&before, &root.snapshot()), Vec::<String>::new());
 }
 
@@ -220,9 +213,9 @@ fn s34_compressed_modules_are_found_by_add_kernel_zstd_included() {
 fn a_shadowed_link_is_said_in_verbose() {
     let root = Root::new();
     let run = add_kernel(&root, K56);
-    assert!(run.stdout.contains(
-        "note: kernel 6.1.0-56-amd64 ships its own fxexport.ko.xz; depmod's search order loads that one first"
-    ), "{}", run.stdout);
+    // "note: kernel 6.1.0-56-amd64 ships its own fxexport.ko.xz; depmod's search order loads
+    // that one first"
+    assert_golden("kernel_modes/shadowed.txt", &root, &run.stdout);
 }
 
 /// Every installed kernel's weak-updates/ is consistent: each link resolves, the linked set
@@ -283,6 +276,8 @@ fn assert_depmod_accepts(base: &Path, release: &str, step: &str) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // Not pinned whole: this is the installed depmod's wording, and it may warn about other
+    // things in the tree; only its complaints about the weak links count here.
     let complaints: Vec<&str> = stderr
         .lines()
         .filter(|l| {
@@ -334,10 +329,7 @@ fn lifecycle_commands(root: &Root) -> Vec<(Vec<String>, String)> {
     vec![
         (vec!["--add-kernel".into(), K56.into()], String::new()),
         (vec!["--add-modules".into()], v2.clone()),
-        (
-            vec!["--add-kernel".into(), "6.1.0-56.1-amd64".into()],
-            String::new(),
-        ),
+        (vec!["--add-kernel".into(), K56_1.into()], String::new()),
         (vec!["--remove-kernel".into(), K55.into()], String::new()),
         (vec!["--remove-modules".into()], v2),
     ]
@@ -378,9 +370,9 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
     assert!(root.link(K55, "fxdep/fxexport.ko").is_some());
     assert_consistent(&root, "newer fxexport in B");
 
-    root.add_kernel_like(K56, "6.1.0-56.1-amd64");
+    root.add_kernel_like(K56, K56_1);
     run(&steps[2].0, &steps[2].1);
-    assert!(root.link("6.1.0-56.1-amd64", "fxdep/fxexport.ko").is_some());
+    assert!(root.link(K56_1, "fxdep/fxexport.ko").is_some());
     assert_consistent(&root, "add kernel C");
 
     run(&steps[3].0, &steps[3].1);
@@ -397,13 +389,12 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
     std::fs::remove_file(&v2).unwrap();
     run(&steps[4].0, &steps[4].1);
     assert_eq!(
-        root.link("6.1.0-56.1-amd64", "fxdep/fxexport.ko.xz")
-            .as_deref(),
+        root.link(K56_1, "fxdep/fxexport.ko.xz").as_deref(),
         Some("../../../6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz"),
         "the link moved to A's build, which is still installed: {:?}",
-        root.links("6.1.0-56.1-amd64")
+        root.links(K56_1)
     );
-    assert!(root.link("6.1.0-56.1-amd64", "fxdep/fxexport.ko").is_none());
+    assert!(root.link(K56_1, "fxdep/fxexport.ko").is_none());
     // fxexport v2 had refused the proprietary fxpriv in B and C; with it gone, fxpriv fits
     // both again, beside A's v1.
     assert!(
@@ -411,7 +402,7 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
         "{:?}",
         root.links(K56)
     );
-    assert!(root.link("6.1.0-56.1-amd64", "fxdep/fxpriv.ko").is_some());
+    assert!(root.link(K56_1, "fxdep/fxpriv.ko").is_some());
     assert_consistent(&root, "remove B's fxexport");
 
     // The same commands again, on the settled tree: each is a no-op. The module the
@@ -423,11 +414,7 @@ fn a_lifecycle_keeps_every_weak_updates_consistent_and_repeats_as_a_no_op() {
         let again = root.run(&all, stdin);
         if args[0] == "--add-modules" {
             assert_eq!(again.status, 1);
-            assert!(
-                again.stderr.contains("fxexport.ko: No such file"),
-                "{}",
-                again.stderr
-            );
+            assert_golden("kernel_modes/lifecycle-again.stderr", &root, &again.stderr);
         } else {
             assert_eq!(again.status, 0, "{args:?}: {}", again.stderr);
         }
@@ -460,17 +447,8 @@ fn a_kernel_s_own_module_that_refuses_a_linked_one_removes_that_link_until_it_go
         "{:?}",
         root.links(K56)
     );
-    assert!(
-        run.stdout
-            .contains("Removing compatible module fxpriv.ko from kernel 6.1.0-56-amd64")
-    );
-    assert!(
-        run.stdout.contains(
-            "fx_open: GPL-only export of fxexport, module licence is 'Proprietary' (gpl-only)"
-        ),
-        "{}",
-        run.stdout
-    );
+    // Removes fxpriv's link, saying why: fx_open is a GPL-only export of fxexport now.
+    assert_golden("kernel_modes/own-module-refuses.txt", &root, &run.stdout);
 
     // The package goes again: -56 lost its own module and re-checks every installed build.
     std::fs::remove_file(&v2).unwrap();
@@ -492,7 +470,7 @@ fn a_module_refused_by_the_newest_provider_build_fits_when_that_build_falls() {
     // vermagic is made an rt one), so v1 (6.1.0-55) is chosen, and fxpriv fits beside it.
     let root = fixtures().join("root");
     let tree = load_kernel(&root, K56).unwrap();
-    let abi = weak_modules::core::kernel::KernelAbi::new("6.1.0-56.1-amd64", &tree.symvers);
+    let abi = weak_modules::core::kernel::KernelAbi::new(K56_1, &tree.symvers);
     let mut v2 =
         ModuleFile::read(&root.join("lib/modules/6.1.0-56-amd64/extra/fxdep/fxexport.ko")).unwrap();
     v2.facts.vermagic = Some("6.1.0-56-amd64 SMP preempt_rt mod_unload modversions ".into());

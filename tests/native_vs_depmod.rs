@@ -10,16 +10,16 @@
 //! scans. depmod calls a symbol of a module that is not there an unknown one, as it does one
 //! nothing exports.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use weak_modules::core::compat::{Candidate, Reason, Verdict, decide};
 use weak_modules::core::kernel::KernelAbi;
 use weak_modules::shell::load::{ModuleFile, load_kernel, module_files};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
+use common::{KERNELS, fixtures};
 
 #[derive(Debug, Default)]
 struct Row {
@@ -163,17 +163,7 @@ fn native_verdicts_equal_depmod_for_every_case_depmod_can_judge() {
     assert_eq!(compared, 184, "rows compared");
     // fxllc needs llc's exports, which symvers gives to the llc module: not installed in
     // depmod's sandbox, so refused on every target (depmod: "needs unknown symbol").
-    let targets = [
-        "6.1.0-50-amd64",
-        "6.1.0-50-cloud-amd64",
-        "6.1.0-53-amd64",
-        "6.1.0-54-amd64",
-        "6.1.0-55-amd64",
-        "6.1.0-56-amd64",
-        "6.1.0-56-rt-amd64",
-        "6.12.117+deb12-amd64",
-    ];
-    let expected: Vec<String> = targets
+    let expected: Vec<String> = KERNELS
         .iter()
         .map(|target| format!("6.1.0-55-amd64/fxllc.ko on {target}"))
         .collect();

@@ -7,18 +7,9 @@ use common::*;
 
 fn commands(root: &Root) -> Vec<(Vec<String>, String)> {
     vec![
-        (
-            vec!["--add-modules".into()],
-            root.module(K55, "extra/fx/fxstable.ko.zst"),
-        ),
-        (
-            vec!["--add-modules".into()],
-            root.module(K50, "extra/fx/fxmisc.ko"),
-        ),
-        (
-            vec!["--add-kernel".into(), "6.1.0-56.1-amd64".into()],
-            String::new(),
-        ),
+        (vec!["--add-modules".into()], root.fxstable_55()),
+        (vec!["--add-modules".into()], root.fxmisc_50()),
+        (vec!["--add-kernel".into(), K56_1.into()], String::new()),
         (
             vec!["--add-modules".into()],
             root.module(K55, "extra/fxdep/fxexport.ko.xz"),
@@ -42,7 +33,7 @@ fn every_link(root: &Root) -> Vec<String> {
 #[test]
 fn parallel_runs_end_where_sequential_runs_end() {
     let sequential = Root::new();
-    sequential.add_kernel_like(K56, "6.1.0-56.1-amd64");
+    sequential.add_kernel_like(K56, K56_1);
     for (args, stdin) in commands(&sequential) {
         let mut all = vec!["--no-initramfs"];
         all.extend(args.iter().map(String::as_str));
@@ -51,7 +42,7 @@ fn parallel_runs_end_where_sequential_runs_end() {
     }
 
     let parallel = Root::new();
-    parallel.add_kernel_like(K56, "6.1.0-56.1-amd64");
+    parallel.add_kernel_like(K56, K56_1);
     let children: Vec<_> = commands(&parallel)
         .into_iter()
         .map(|(args, stdin)| {
@@ -72,7 +63,7 @@ fn parallel_runs_end_where_sequential_runs_end() {
     let expected = every_link(&sequential);
     assert!(expected.len() >= 8, "{expected:?}");
     assert_eq!(every_link(&parallel), expected);
-    for release in ["6.1.0-56.1-amd64", K56, K54] {
+    for release in [K56_1, K56, K54] {
         assert_eq!(
             parallel.modules_dep(release),
             sequential.modules_dep(release),
@@ -92,7 +83,7 @@ fn a_run_waits_while_another_holds_the_lock() {
     let root = Root::new();
     let modules = std::fs::File::open(root.join("lib/modules")).unwrap();
     let held = nix::fcntl::Flock::lock(modules, nix::fcntl::FlockArg::LockExclusive).unwrap();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     let mut child = root.spawn(root.path(), &["--no-initramfs", "--add-modules"], &module);
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert!(

@@ -33,7 +33,7 @@ fn keep_only_in_extra(root: &Root, release: &str, keep: &[&str]) {
 fn s14_the_link_of_a_deleted_module_goes_and_empty_directories_with_it() {
     let root = Root::new();
     keep_only_in_extra(&root, K55, &["fx/fxstable.ko.zst"]);
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     add(&root, &[&module]);
     assert!(root.link(K56, "fx/fxstable.ko.zst").is_some());
     std::fs::remove_file(&module).unwrap();
@@ -52,7 +52,7 @@ fn s14_the_link_of_a_deleted_module_goes_and_empty_directories_with_it() {
 fn s14_ours_another_fitting_build_replaces_the_removed_link() {
     let root = Root::new();
     keep_only_in_extra(&root, K55, &["fxdep/fxexport.ko.xz"]);
-    let copy = "6.1.0-56.1-amd64";
+    let copy = K56_1;
     root.add_kernel_like(K56, copy);
     let v1 = root.module(K55, "extra/fxdep/fxexport.ko.xz");
     let v2 = root.module(K56, "extra/fxdep/fxexport.ko");
@@ -78,7 +78,7 @@ fn s14_ours_another_fitting_build_replaces_the_removed_link() {
 #[test]
 fn s15_the_link_of_a_module_still_present_is_kept() {
     let root = Root::new();
-    let module = root.module(K55, "extra/fx/fxstable.ko.zst");
+    let module = root.fxstable_55();
     add(&root, &[&module]);
     let before = root.snapshot();
     let run = root.run(REMOVE, &format!("{module}\n"));
@@ -97,10 +97,7 @@ fn s16_a_link_that_points_elsewhere_is_left_alone() {
     .unwrap();
     root.plant_link(K53, "fx/fxmisc.ko", "../../../../../opt/fxmisc.ko");
     let before = root.links(K53);
-    let run = root.run(
-        REMOVE,
-        &format!("{}\n", root.module(K50, "extra/fx/fxmisc.ko")),
-    );
+    let run = root.run(REMOVE, &format!("{}\n", root.fxmisc_50()));
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(root.links(K53), before);
     assert_golden("remove_modules/s16.txt", &root, &run.stdout);
@@ -114,10 +111,7 @@ fn s17_an_unrelated_incompatible_link_is_pruned_with_its_reason() {
         "fx/fxalloc.ko",
         "../../../6.1.0-50-amd64/extra/fx/fxalloc.ko",
     );
-    let run = root.run(
-        REMOVE,
-        &format!("{}\n", root.module(K55, "extra/fx/fxstable.ko.zst")),
-    );
+    let run = root.run(REMOVE, &format!("{}\n", root.fxstable_55()));
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(root.links(K53).is_empty());
     assert_golden("remove_modules/s17.txt", &root, &run.stdout);

@@ -72,16 +72,7 @@ fn the_package_builds_offline_installs_into_a_root_and_links_there() {
         ],
     );
     assert_eq!((chroot.stdout.as_str(), chroot.stderr.as_str()), ("", ""));
-    assert_eq!(
-        root.links(K56),
-        [
-            "fx/fxalloc.ko -> /lib/modules/6.1.0-55-amd64/extra/fx/fxalloc.ko",
-            "fx/fxmisc.ko -> /lib/modules/6.1.0-55-amd64/extra/fx/fxmisc.ko",
-            "fx/fxstable.ko.zst -> /lib/modules/6.1.0-55-amd64/extra/fx/fxstable.ko.zst",
-            "fxdep/fxconsume.ko -> /lib/modules/6.1.0-55-amd64/extra/fxdep/fxconsume.ko",
-            "fxdep/fxexport.ko.xz -> /lib/modules/6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz",
-        ]
-    );
+    assert_eq!(root.links(K56), K56_ADDED_IN_CHROOT);
     assert_eq!(root.reindexed(), [K56]);
     assert!(root.modules_dep(K56).contains("weak-updates/fx/fxmisc.ko:"));
 

@@ -131,7 +131,7 @@ pub fn clear_leftovers(base: &Path, leftovers: &[String]) -> Result<(), LinkErro
             _ => {}
         }
         if let Some(parent) = path.parent() {
-            sync_dir(parent)?;
+            sync_dir(parent).map_err(io_error(parent))?;
         }
     }
     Ok(())
@@ -250,7 +250,7 @@ fn place_link(root: &Path, path: &Path, target: &str) -> Result<(), LinkError> {
             source,
         });
     }
-    sync_dir(parent)
+    sync_dir(parent).map_err(io_error(parent))
 }
 
 fn remove_link(root: &Path, path: &Path) -> Result<(), LinkError> {
@@ -271,7 +271,7 @@ fn remove_link(root: &Path, path: &Path) -> Result<(), LinkError> {
     }
     fs::remove_file(path).map_err(io_error(path))?;
     let parent = path.parent().unwrap_or(root);
-    sync_dir(parent)?;
+    sync_dir(parent).map_err(io_error(parent))?;
     prune_empty_dirs(root, parent);
     Ok(())
 }
@@ -289,9 +289,13 @@ fn prune_empty_dirs(root: &Path, mut dir: &Path) {
     }
 }
 
-/// Makes a rename or unlink durable: the directory entry itself must reach the disk.
-fn sync_dir(dir: &Path) -> Result<(), LinkError> {
-    fs::File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(io_error(dir))
+/// Makes a rename or unlink durable: the directory entry itself must reach the disk. A
+/// directory that is gone has no entry left to make durable. The one place both the links and
+/// the record of owed work (`owed.rs`) sync their directories.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    match fs::File::open(dir) {
+        Ok(handle) => handle.sync_all(),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
 }

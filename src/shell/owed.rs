@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::core::paths::weak_updates_dir;
 use crate::shell::bounded::read_regular;
-use crate::shell::links::OWED_FILE;
+use crate::shell::links::{OWED_FILE, sync_dir};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Owed {
@@ -118,14 +118,6 @@ pub fn record_owed(base: &Path, release: &str, owed: Owed) -> Result<(), OwedErr
         return Err(fail(&path)(source));
     }
     sync_dir(&dir).map_err(fail(&dir))
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    match fs::File::open(dir) {
-        Ok(handle) => handle.sync_all(),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(err),
-    }
 }
 
 #[cfg(test)]

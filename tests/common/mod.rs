@@ -19,6 +19,29 @@ pub const KRT: &str = "6.1.0-56-rt-amd64";
 pub const KCLOUD: &str = "6.1.0-50-cloud-amd64";
 pub const K612: &str = "6.12.117+deb12-amd64";
 
+/// Every fixture kernel, in the order of fixtures/root/lib/modules (a test in
+/// fixtures_provenance.rs holds the two together).
+pub const KERNELS: [&str; 8] = [K50, KCLOUD, K53, K54, K55, K56, KRT, K612];
+
+/// Releases no fixture has, for kernels a test makes with [`Root::add_kernel_like`]: a third
+/// kernel of 56's ABI, one of 55's, and one more of 56's where a test needs two.
+pub const K56_1: &str = "6.1.0-56.1-amd64";
+pub const K55_1: &str = "6.1.0-55.1-amd64";
+pub const K57: &str = "6.1.0-57-amd64";
+
+/// A release that is not installed: no symvers, no modules.
+pub const K_ABSENT: &str = "6.1.0-99-amd64";
+
+/// What `--add-kernel 6.1.0-56-amd64` links on the fixtures when run inside the root (chroot),
+/// where the targets are absolute, as [`Root::links`] shows it.
+pub const K56_ADDED_IN_CHROOT: [&str; 5] = [
+    "fx/fxalloc.ko -> /lib/modules/6.1.0-55-amd64/extra/fx/fxalloc.ko",
+    "fx/fxmisc.ko -> /lib/modules/6.1.0-55-amd64/extra/fx/fxmisc.ko",
+    "fx/fxstable.ko.zst -> /lib/modules/6.1.0-55-amd64/extra/fx/fxstable.ko.zst",
+    "fxdep/fxconsume.ko -> /lib/modules/6.1.0-55-amd64/extra/fxdep/fxconsume.ko",
+    "fxdep/fxexport.ko.xz -> /lib/modules/6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz",
+];
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
@@ -39,10 +62,37 @@ pub struct Run {
 /// with "text file busy".
 static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn spawn_guard() -> std::sync::MutexGuard<'static, ()> {
+/// Taken by tests that write a script or start a process by other means than [`Root`]'s (e.g.
+/// a library call that runs one), for the same reason.
+pub fn spawn_guard() -> std::sync::MutexGuard<'static, ()> {
     SPAWN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes an executable file (a script, or a program's copy) under the spawn guard.
+pub fn write_executable(path: &Path, bytes: impl AsRef<[u8]>) {
+    let _guard = spawn_guard();
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Copies an executable under the spawn guard.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let _guard = spawn_guard();
+    fs::copy(from, to).unwrap();
+}
+
+/// Starts a process the test builds itself, under the spawn guard.
+pub fn spawn_guarded(command: &mut Command) -> std::io::Result<std::process::Child> {
+    let _guard = spawn_guard();
+    command.spawn()
+}
+
+/// Like [`Command::output`] (stdout and stderr captured), started under the spawn guard. Stdin
+/// is what the command sets, inherited otherwise.
+pub fn output_guarded(command: &mut Command) -> std::io::Result<Output> {
+    spawn_guarded(command.stdout(Stdio::piped()).stderr(Stdio::piped()))?.wait_with_output()
 }
 
 /// The modification time every file of a fresh root gets.
@@ -65,6 +115,13 @@ impl Root {
         Root { dir }
     }
 
+    /// An empty root: no kernel, no file; for tests of one step that lay out their own.
+    pub fn empty() -> Root {
+        Root {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -77,6 +134,16 @@ impl Root {
         self.join(&format!("lib/modules/{release}/{below}"))
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// The module most tests install: 6.1.0-55's fxstable, which fits 6.1.0-56 only.
+    pub fn fxstable_55(&self) -> String {
+        self.module(K55, "extra/fx/fxstable.ko.zst")
+    }
+
+    /// 6.1.0-50's fxmisc, which fits 6.1.0-53 and 6.1.0-54.
+    pub fn fxmisc_50(&self) -> String {
+        self.module(K50, "extra/fx/fxmisc.ko")
     }
 
     pub fn weak_updates(&self, release: &str) -> PathBuf {
@@ -218,10 +285,8 @@ impl Root {
 
     /// Writes an executable script and returns its path.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
-        let _guard = spawn_guard();
         let path = self.join(name);
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(&path, format!("#!/bin/sh\n{body}\n"));
         path
     }
 
@@ -315,10 +380,19 @@ pub fn packing_dracut(root: &Root) -> PathBuf {
     root.script(
         "dracut",
         &format!(
-            "echo \"$@\" >> {log}\nout=\"$2\" krel=\"$3\"\ncd {base} && find lib/modules/\"$krel\" \\( -name '*.ko*' \\) | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > \"$out\"",
+            "echo \"$@\" >> {log}\n{packing}",
             log = root.join("dracut.log").display(),
-            base = root.path().display()
+            packing = packing_dracut_body(root.path())
         ),
+    )
+}
+
+/// What the stand-in dracut of the root at `base` runs as `dracut -f IMAGE KREL`: the kernel's
+/// modules (links as links), sorted, into a gzip'd newc cpio image.
+pub fn packing_dracut_body(base: &Path) -> String {
+    format!(
+        "out=\"$2\" krel=\"$3\"\ncd {} && find lib/modules/\"$krel\" \\( -name '*.ko*' \\) | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > \"$out\"",
+        base.display()
     )
 }
 

@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use super::Root;
 
@@ -19,9 +19,7 @@ pub struct Ran {
 }
 
 pub fn run(program: &str, args: &[&str]) -> Ran {
-    let output = Command::new(program)
-        .args(args)
-        .output()
+    let output = super::output_guarded(Command::new(program).args(args).stdin(Stdio::null()))
         .unwrap_or_else(|err| panic!("{program}: {err} (Debian's 'rpm' package installs it)"));
     let ran = Ran {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -77,7 +75,7 @@ impl Root {
     pub fn copy_program(&self, host: &Path, inside: &str) {
         let target = self.join(inside);
         fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::copy(host, &target).unwrap();
+        super::copy_executable(host, &target);
         self.copy_libraries_of(host);
     }
 
@@ -133,7 +131,8 @@ fn copy_tree_into(from: &Path, to: &Path) {
         } else if entry.path_is_symlink() {
             symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
         } else {
-            fs::copy(entry.path(), &target).unwrap();
+            // rpm's helpers: some are scripts rpm runs.
+            super::copy_executable(entry.path(), &target);
         }
     }
 }
