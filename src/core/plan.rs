@@ -284,10 +284,58 @@ fn choose_builds(
             }
         }
         if !newly_excluded {
+            rejudge_against_final_providers(kernel, builds, &by_name, &chosen, &mut excluded);
             let mut statuses = statuses(kernel, builds, &by_name, &chosen, &verdicts, excluded);
             judge_passed_over(kernel, builds, &chosen, &mut statuses);
             return statuses;
         }
+    }
+}
+
+/// A build excluded in an early round keeps the reasons of that round, which may name another
+/// module's build that was itself excluded later. Those whose reasons name a candidate are
+/// judged again against the builds finally chosen, so that the report names the providers
+/// that would be there.
+fn rejudge_against_final_providers(
+    kernel: &KernelAbi,
+    builds: &[Build],
+    by_name: &BTreeMap<String, Vec<usize>>,
+    chosen: &[usize],
+    excluded: &mut BTreeMap<usize, Vec<Reason>>,
+) {
+    let candidate_names: BTreeSet<String> = chosen
+        .iter()
+        .map(|&i| normalize_module_name(builds[i].name))
+        .collect();
+    for (&build, reasons) in excluded.iter_mut() {
+        if !reasons
+            .iter()
+            .any(|reason| names_a_candidate(reason, &candidate_names))
+        {
+            continue;
+        }
+        let Some(slot) = by_name.values().position(|group| group.contains(&build)) else {
+            continue;
+        };
+        let mut swapped = chosen.to_vec();
+        swapped[slot] = build;
+        let verdict = &decide(kernel, &candidates_of(builds, &swapped))[slot];
+        if !verdict.fits() {
+            *reasons = verdict.reasons.clone();
+        }
+    }
+}
+
+fn names_a_candidate(reason: &Reason, candidate_names: &BTreeSet<String>) -> bool {
+    match reason {
+        Reason::ProviderDoesNotFit { .. } | Reason::DependencyCycle { .. } => true,
+        Reason::CrcMismatch { provider, .. }
+        | Reason::GplOnly { provider, .. }
+        | Reason::NamespaceNotImported { provider, .. }
+        | Reason::RestrictedExport { provider, .. } => {
+            candidate_names.contains(&normalize_module_name(provider))
+        }
+        _ => false,
     }
 }
 
