@@ -13,7 +13,7 @@ use weak_modules::shell::initramfs::{InitramfsError, Outcome, Regenerator, refre
 
 // Shared with the parser's unit tests; this file uses only part of it.
 #[allow(dead_code)]
-#[path = "../src/core/cpio_writer.rs"]
+#[path = "common/cpio_writer.rs"]
 mod cpio_writer;
 
 use cpio_writer::ArchiveWriter;

@@ -526,7 +526,7 @@ fn is_modprobe_conf(path: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-#[path = "cpio_writer.rs"]
+#[path = "../../tests/common/cpio_writer.rs"]
 mod cpio_writer;
 
 #[cfg(test)]

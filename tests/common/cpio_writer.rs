@@ -1,6 +1,6 @@
 //! A newc/crc cpio writer for tests: images for the initramfs comparison and the parser's
 //! unit tests. It is not part of the library; `src/core/cpio.rs` includes it in its unit tests
-//! and `tests/common` in the integration tests.
+//! and `tests/initramfs.rs` in the integration tests.
 
 const NEWC_MAGIC: &[u8; 6] = b"070701";
 const CRC_MAGIC: &[u8; 6] = b"070702";
