@@ -153,6 +153,7 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
     let mut failed: Vec<Failed> = Vec::new();
     let mut unplaced = Vec::new();
     let mut done = 0;
+    let mut changed = ChangedDirs::default();
     for (index, action) in actions.iter().enumerate() {
         if let Action::Unlink {
             why: UnlinkReason::Superseded { by } | UnlinkReason::Duplicate { by },
@@ -162,12 +163,18 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
         {
             continue;
         }
-        let step = checked_path(base, &root, action.link_path()).and_then(|path| match action {
-            Action::Link { target, .. } => place_link(&root, &path, target),
-            Action::Unlink { .. } => remove_link(&root, &path),
+        let step = checked_path(base, &root, action.link_path()).and_then(|path| {
+            match action {
+                Action::Link { target, .. } => place_link(&root, &path, target),
+                Action::Unlink { .. } => remove_link(&root, &path),
+            }
+            .map(|()| path)
         });
         match step {
-            Ok(()) => done += 1,
+            Ok(path) => {
+                changed.add(path.parent().unwrap_or(&root), index);
+                done += 1;
+            }
             Err(error) => {
                 if let Action::Link { build, .. } = action {
                     unplaced.push(*build);
@@ -179,6 +186,9 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
             }
         }
     }
+    for (action, error) in changed.sync(&root) {
+        failed.push(Failed { action, error });
+    }
     (done, failed)
 }
 
@@ -187,11 +197,49 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
 /// too; anything else stays.
 pub fn empty_weak_updates(base: &Path, release: &str, links: &[String]) -> Result<(), LinkError> {
     let root = base.join(weak_updates_dir(release));
-    for link in links {
+    let mut changed = ChangedDirs::default();
+    for (index, link) in links.iter().enumerate() {
         let path = checked_path(base, &root, link)?;
         remove_link(&root, &path)?;
+        changed.add(path.parent().unwrap_or(&root), index);
     }
-    Ok(())
+    match changed.sync(&root).into_iter().next() {
+        Some((_, error)) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// The directories a batch of link changes touched, each made durable once at the end
+/// rather than once per change (a kernel may get hundreds of links in one run). Until then a
+/// crash may lose some of the changes, never the record of owed work written before them,
+/// so the next run plans them again.
+#[derive(Default)]
+struct ChangedDirs {
+    /// Directory -> the last change made in it.
+    dirs: std::collections::BTreeMap<PathBuf, usize>,
+}
+
+impl ChangedDirs {
+    fn add(&mut self, dir: &Path, change: usize) {
+        self.dirs.insert(dir.to_owned(), change);
+    }
+
+    /// Syncs every directory touched that still exists, and the `weak-updates/` root, whose
+    /// subdirectories may have come or gone; the failures, with the last change in each.
+    fn sync(self, root: &Path) -> Vec<(usize, LinkError)> {
+        let last = self.dirs.values().copied().max();
+        let mut dirs = self.dirs;
+        if let Some(last) = last {
+            dirs.entry(root.to_owned()).or_insert(last);
+        }
+        dirs.into_iter()
+            .filter_map(|(dir, change)| {
+                sync_dir(&dir)
+                    .map_err(|source| (change, LinkError::Io { path: dir, source }))
+                    .err()
+            })
+            .collect()
+    }
 }
 
 /// The absolute path of a base-relative link path, after making sure it stays inside the
@@ -250,7 +298,7 @@ fn place_link(root: &Path, path: &Path, target: &str) -> Result<(), LinkError> {
             source,
         });
     }
-    sync_dir(parent).map_err(io_error(parent))
+    Ok(())
 }
 
 fn remove_link(root: &Path, path: &Path) -> Result<(), LinkError> {
@@ -270,9 +318,7 @@ fn remove_link(root: &Path, path: &Path) -> Result<(), LinkError> {
         Ok(_) => {}
     }
     fs::remove_file(path).map_err(io_error(path))?;
-    let parent = path.parent().unwrap_or(root);
-    sync_dir(parent).map_err(io_error(parent))?;
-    prune_empty_dirs(root, parent);
+    prune_empty_dirs(root, path.parent().unwrap_or(root));
     Ok(())
 }
 
