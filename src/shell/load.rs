@@ -235,8 +235,28 @@ impl KernelTree {
     }
 }
 
-/// Loads kernel `release` under `base`. Fails only when its symvers cannot be read.
+/// Loads kernel `release` under `base`, its out-of-tree modules included. Fails only when its
+/// symvers cannot be read.
 pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> {
+    let (mut tree, out_of_tree) = load_kernel_shallow(base, release)?;
+    // A kernel may ship a thousand modules out of tree: they are read on all cores.
+    let read = on_all_cores(&out_of_tree, |path| ModuleFile::read(path));
+    for (path, read) in out_of_tree.into_iter().zip(read) {
+        match read {
+            Ok(module) => tree.add_out_of_tree(path, &module),
+            Err(err) => tree.unreadable.push(err),
+        }
+    }
+    Ok(tree)
+}
+
+/// Loads kernel `release` under `base` but its out-of-tree modules (`extra/`, `updates/`):
+/// their paths, for the caller to read once with every other module of its run and add with
+/// [`KernelTree::add_out_of_tree`]. Fails only when its symvers cannot be read.
+pub fn load_kernel_shallow(
+    base: &Path,
+    release: &str,
+) -> Result<(KernelTree, Vec<PathBuf>), LoadError> {
     let kernel_dir = base.join("lib/modules").join(release);
     if std::fs::symlink_metadata(&kernel_dir).is_ok_and(|meta| meta.file_type().is_symlink()) {
         return Err(LoadError::KernelDirIsSymlink {
@@ -278,31 +298,37 @@ pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> 
             exports: Vec::new(),
         });
     }
-    let out_of_tree: Vec<PathBuf> = ["extra", "updates"]
+    let out_of_tree = ["extra", "updates"]
         .iter()
         .flat_map(|dir| module_files(&kernel_dir.join(dir)))
         .collect();
-    // A kernel may ship a thousand modules out of tree: they are read on all cores.
-    let read = on_all_cores(&out_of_tree, |path| read_module(path));
-    for (path, read) in out_of_tree.into_iter().zip(read) {
-        match read {
-            Ok(facts) => {
-                // A kernel without in-tree modules: its own out-of-tree ones, built for it,
-                // carry its struct module too.
-                let own = facts.vermagic.as_deref().map(vermagic_release) == Some(release);
-                if tree.this_module_size.is_none() && own {
-                    tree.this_module_size = facts.this_module_size;
-                }
-                tree.native.push(NativeModule {
-                    name: facts.name.clone().unwrap_or_else(|| module_stem(&path)),
-                    path,
-                    exports: facts.exports,
-                });
-            }
-            Err(err) => tree.unreadable.push(err),
+    Ok((tree, out_of_tree))
+}
+
+/// [`load_kernel_shallow`] of each of `releases`, on all cores, in the order of `releases`.
+pub fn load_kernels_shallow(
+    base: &Path,
+    releases: &[String],
+) -> Vec<Result<(KernelTree, Vec<PathBuf>), LoadError>> {
+    on_all_cores(releases, |release| load_kernel_shallow(base, release))
+}
+
+impl KernelTree {
+    /// One of the kernel's out-of-tree modules, at `path`, read.
+    pub fn add_out_of_tree(&mut self, path: PathBuf, module: &ModuleFile) {
+        // A kernel without in-tree modules: its own out-of-tree ones, built for it, carry its
+        // struct module too.
+        let own =
+            module.facts.vermagic.as_deref().map(vermagic_release) == Some(self.release.as_str());
+        if self.this_module_size.is_none() && own {
+            self.this_module_size = module.facts.this_module_size;
         }
+        self.native.push(NativeModule {
+            name: module.name.clone(),
+            path,
+            exports: module.facts.exports.clone(),
+        });
     }
-    Ok(tree)
 }
 
 /// What one in-tree module tells about its kernel's build.
@@ -339,12 +365,6 @@ pub fn read_modules(paths: &[PathBuf]) -> Vec<ReadAhead> {
         identity: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
         read: ModuleFile::read(path),
     })
-}
-
-/// Loads every one of `releases` under `base`, on all cores; the results in the order of
-/// `releases`.
-pub fn load_kernels(base: &Path, releases: &[String]) -> Vec<Result<KernelTree, LoadError>> {
-    on_all_cores(releases, |release| load_kernel(base, release))
 }
 
 /// `work` applied to each item, the items shared out among one thread per core as they come

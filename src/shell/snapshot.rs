@@ -13,8 +13,8 @@ use crate::core::plan::Occupied;
 use crate::shell::depmod::{DepListing, read_modules_dep};
 use crate::shell::links::read_weak_updates;
 use crate::shell::load::{
-    KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernels, module_files,
-    read_modules,
+    KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernels_shallow,
+    module_files, read_modules,
 };
 use crate::shell::owed::{Owed, read_owed};
 
@@ -47,6 +47,8 @@ pub struct KernelRead {
     pub occupied: Occupied,
     /// Temporary names of ours a killed run left in `weak-updates/`.
     pub leftovers: Vec<String>,
+    /// Its modules outside `kernel/` that cannot be read (base-relative).
+    pub unreadable: Vec<String>,
     /// How its `modules.dep` differs from its tree, if it does.
     pub index: Option<IndexMismatch>,
 }
@@ -238,6 +240,15 @@ impl Reader<'_> {
         module
     }
 
+    /// Paths below the base, as base-relative text.
+    fn relative(&self, paths: &[PathBuf]) -> Vec<String> {
+        paths
+            .iter()
+            .filter_map(|path| path.strip_prefix(self.base).ok())
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// Every module in `extra/` of every kernel directory, installed or not.
     fn extra_builds(&mut self) {
         let modules_dir = self.base.join("lib/modules");
@@ -250,11 +261,7 @@ impl Reader<'_> {
             .collect();
         directories.sort();
         for directory in directories {
-            let paths: Vec<String> = module_files(&modules_dir.join(&directory).join("extra"))
-                .iter()
-                .filter_map(|path| path.strip_prefix(self.base).ok())
-                .map(|path| path.to_string_lossy().into_owned())
-                .collect();
+            let paths = self.relative(&module_files(&modules_dir.join(&directory).join("extra")));
             let read = self.read_ahead(&paths);
             let builds = paths
                 .iter()
@@ -266,19 +273,19 @@ impl Reader<'_> {
     }
 
     fn kernels(&mut self, releases: &[String]) {
-        let trees = load_kernels(self.base, releases);
         let mut found = Vec::new();
-        for (release, tree) in releases.iter().zip(trees) {
-            let tree = match tree {
-                Ok(tree) => tree,
+        let mut out_of_tree = Vec::new();
+        for (release, shallow) in releases
+            .iter()
+            .zip(load_kernels_shallow(self.base, releases))
+        {
+            let (tree, paths) = match shallow {
+                Ok(shallow) => shallow,
                 Err(err) => {
                     self.problem(err.to_string());
                     continue;
                 }
             };
-            for err in &tree.unreadable {
-                self.problem(err.to_string());
-            }
             let weak_updates = match read_weak_updates(self.base, release) {
                 Ok(weak_updates) => weak_updates,
                 Err(err) => {
@@ -292,12 +299,28 @@ impl Reader<'_> {
                     path.display()
                 ));
             }
-            found.push((tree, weak_updates));
+            out_of_tree.push(self.relative(&paths));
+            found.push((tree, weak_updates, Vec::new()));
+        }
+        // Each kernel's own modules outside kernel/ are read with every other module of the
+        // run: the same file is often a candidate for the other kernels too.
+        let all: Vec<String> = out_of_tree.iter().flatten().cloned().collect();
+        let mut read = self.read_ahead(&all).into_iter();
+        for ((tree, _, unreadable), paths) in found.iter_mut().zip(out_of_tree) {
+            for path in paths {
+                match self.register(&path, read.next().flatten(), true) {
+                    Some(module) => tree.add_out_of_tree(
+                        self.base.join(&path),
+                        &self.snapshot.modules[module].file,
+                    ),
+                    None => unreadable.push(path),
+                }
+            }
         }
         let base_text = self.base.to_string_lossy().into_owned();
         let targets: Vec<Vec<Option<String>>> = found
             .iter()
-            .map(|(_, weak_updates)| {
+            .map(|(_, weak_updates, _)| {
                 weak_updates
                     .links
                     .iter()
@@ -309,7 +332,7 @@ impl Reader<'_> {
         let all_targets: Vec<String> = targets.iter().flatten().flatten().cloned().collect();
         let mut read: Vec<Option<ReadAhead>> = self.read_ahead(&all_targets);
         read.reverse();
-        for ((tree, weak_updates), targets) in found.into_iter().zip(targets) {
+        for ((tree, weak_updates, unreadable), targets) in found.into_iter().zip(targets) {
             let mut links = Vec::new();
             for (link, target) in weak_updates.links.into_iter().zip(targets) {
                 let leads_to = match target {
@@ -341,6 +364,7 @@ impl Reader<'_> {
                     links,
                     occupied: weak_updates.occupied,
                     leftovers: weak_updates.leftovers,
+                    unreadable,
                     index: None,
                 },
             );
@@ -407,15 +431,9 @@ impl Reader<'_> {
             .filter(|below| !below.starts_with("kernel/"))
             .collect();
         let mut unreadable: Vec<String> = kernel
-            .tree
             .unreadable
             .iter()
-            .filter_map(|err| match err {
-                LoadError::Read { path, .. }
-                | LoadError::Decompress { path, .. }
-                | LoadError::Module { path, .. } => below_kernel(path),
-                _ => None,
-            })
+            .filter_map(|path| below_kernel(&self.base.join(path)))
             .collect();
         for link in &kernel.links {
             let below = link.link.strip_prefix(&kernel_prefix).map(str::to_owned);

@@ -1,0 +1,81 @@
+//! A run reads the tree once: one snapshot, then planning, reporting and applying from it
+//! (docs/architecture.md, "One run"). Checked on the real binary under strace: no regular file
+//! below the root is opened twice, in any mode.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// Regular files below the root the run opened more than once, with how often.
+fn opened_twice(root: &Root, args: &[&str], stdin: &str) -> BTreeMap<String, usize> {
+    let log = root.path().join("strace.log");
+    let mut child = spawn_guarded(
+        Command::new("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=open,openat",
+                "-e",
+                "status=successful",
+            ])
+            .arg("-o")
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_weak-modules"))
+            .arg("--basedir")
+            .arg(root.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .expect("strace must be installed (Debian's strace package)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().code().is_some());
+    let prefix = format!("{}/", root.path().display());
+    let mut opened: BTreeMap<String, usize> = BTreeMap::new();
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        if line.contains("O_DIRECTORY") {
+            continue;
+        }
+        let Some(path) = line.split('"').nth(1) else {
+            continue;
+        };
+        if let Some(below) = path.strip_prefix(&prefix) {
+            *opened.entry(below.to_owned()).or_default() += 1;
+        }
+    }
+    assert!(!opened.is_empty(), "strace saw no file opened: {log:?}");
+    opened.retain(|_, count| *count > 1);
+    opened
+}
+
+#[test]
+fn every_mode_opens_each_file_of_the_tree_once() {
+    let root = Root::new();
+    let given = format!("{}\n{}\n", root.fxmisc_50(), root.fxstable_55());
+    let jobs: [(&[&str], &str); 6] = [
+        (&["--dry-run", "--add-modules"], &given),
+        (&["--dry-run", "--remove-modules"], &given),
+        (&["--dry-run", "--add-kernel", K53], ""),
+        (&["--dry-run", "--sync"], ""),
+        (&["--check"], ""),
+        (&["--explain"], &given),
+    ];
+    for (args, stdin) in jobs {
+        assert_eq!(
+            opened_twice(&root, args, stdin),
+            BTreeMap::new(),
+            "{args:?}"
+        );
+    }
+}
