@@ -167,11 +167,11 @@ impl KernelSymvers {
                 continue;
             }
             let number = index + 1;
-            let fields = parse_line(line).map_err(|reason| SymversError {
+            let (symbol, module) = check_line(line).map_err(|reason| SymversError {
                 line: number,
                 reason,
             })?;
-            builder.add(start, fields, number);
+            builder.add(start, symbol, module, number);
         }
         let (lines, by_name, hasher, modules, vmlinux_module, duplicates) = builder.finish();
         let exports = std::iter::repeat_with(OnceLock::new)
@@ -363,6 +363,51 @@ fn tab_bytes(word: u64) -> u64 {
     !nonzero & HIGH_BITS
 }
 
+/// What indexing needs of a line, its symbol and module, with the same checks and errors as
+/// [`parse_line`]. It stops looking at the third TAB in the usual layouts, where the export
+/// type is known to start: its kind and the namespace after it are read on lookup.
+fn check_line(line: &str) -> Result<(&str, &str), MalformedLine> {
+    let mut tabs = [0usize; 3];
+    let found = find_tabs(line.as_bytes(), &mut tabs);
+    if found < 2 {
+        return Err(MalformedLine::MissingFields { found: found + 1 });
+    }
+    // TAB is ASCII, so every cut is on a char boundary.
+    let field = |range: std::ops::Range<usize>| line.get(range).unwrap_or_default();
+    parse_crc(field(0..tabs[0]))?;
+    let symbol = field(tabs[0] + 1..tabs[1]);
+    if symbol.is_empty() {
+        return Err(MalformedLine::EmptySymbol);
+    }
+    let module = if found == 2 {
+        // Three fields: the 2.6 layout.
+        field(tabs[1] + 1..line.len())
+    } else {
+        // "EXPORT_" has no TAB, so the rest of the line starts with it exactly when the
+        // field does.
+        let after_third = field(tabs[2] + 1..line.len());
+        if after_third.starts_with("EXPORT_") {
+            field(tabs[1] + 1..tabs[2])
+        } else {
+            // CRC SYMBOL NAMESPACE MODULE EXPORT_TYPE (5.4 to 5.9).
+            match memchr::memchr(b'\t', after_third.as_bytes()) {
+                Some(at)
+                    if after_third
+                        .get(at + 1..)
+                        .is_some_and(|f| f.starts_with("EXPORT_")) =>
+                {
+                    after_third.get(..at).unwrap_or_default()
+                }
+                _ => return Err(MalformedLine::NoExportType),
+            }
+        }
+    };
+    if module.is_empty() {
+        return Err(MalformedLine::EmptyModule);
+    }
+    Ok((symbol, module))
+}
+
 #[inline]
 fn parse_line(line: &str) -> Result<LineFields<'_>, MalformedLine> {
     let (fields, count) = split_fields(line);
@@ -522,27 +567,27 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds the line starting at byte `start`, line number `line`.
-    fn add(&mut self, start: usize, fields: LineFields<'a>, line: usize) {
-        let module = self.intern_module(fields.module);
+    fn add(&mut self, start: usize, symbol: &'a str, module: &'a str, line: usize) {
+        let module = self.intern_module(module);
         // A file capped at 1 GiB cannot have 2^32 lines.
         let line = u32::try_from(line).unwrap_or(u32::MAX);
         let indexed = IndexedLine {
             start: u32::try_from(start).unwrap_or(u32::MAX),
-            symbol: Span::of(fields.symbol, self.text),
+            symbol: Span::of(symbol, self.text),
             module,
             line,
         };
-        let hash = self.hasher.hash_one(fields.symbol);
+        let hash = self.hasher.hash_one(symbol);
         let (lines, text, hasher) = (&self.lines, self.text, &self.hasher);
         let found = self.by_name.entry(
             hash,
-            |&position| lines[position as usize].symbol.in_text(text) == fields.symbol,
+            |&position| lines[position as usize].symbol.in_text(text) == symbol,
             |&position| hasher.hash_one(lines[position as usize].symbol.in_text(text)),
         );
         match found {
             Entry::Occupied(old) => {
                 let old = *old.get() as usize;
-                self.resolve_duplicate(old, indexed, fields.symbol);
+                self.resolve_duplicate(old, indexed, symbol);
             }
             Entry::Vacant(vacant) => {
                 vacant.insert(u32::try_from(self.lines.len()).unwrap_or(u32::MAX));
@@ -913,5 +958,46 @@ mod tests {
         assert_eq!((fields, count), (["a", "b", "c", "d", ""], 5));
         let (fields, count) = split_fields("a\tb");
         assert_eq!((fields, count), (["a", "b", "", "", ""], 2));
+    }
+
+    /// Every line made of these fields, up to six of them: indexing must accept and refuse
+    /// exactly what the full parse does, with the same reason.
+    #[test]
+    fn indexing_checks_a_line_as_the_full_parse_does() {
+        let pieces = [
+            "",
+            "0x1",
+            "0xzz",
+            "sym",
+            "vmlinux",
+            "EXPORT_SYMBOL",
+            "EXPORT_SYMBOL_GPL",
+            "EXPORT_",
+            "EXPORT",
+            "NS",
+            "0x100000000",
+        ];
+        let mut lines = vec![String::new()];
+        for _ in 0..5 {
+            let mut longer = Vec::new();
+            for line in &lines {
+                for piece in pieces {
+                    longer.push(if line.is_empty() {
+                        piece.to_owned()
+                    } else {
+                        format!("{line}\t{piece}")
+                    });
+                }
+            }
+            lines.extend(longer);
+            lines.dedup();
+        }
+        for line in lines
+            .iter()
+            .chain([&"0x1\tsym\tNS\tmod\tEXPORT_SYMBOL\tx".to_owned()])
+        {
+            let full = parse_line(line).map(|fields| (fields.symbol, fields.module));
+            assert_eq!(check_line(line), full, "line {line:?}");
+        }
     }
 }
