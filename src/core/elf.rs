@@ -370,8 +370,9 @@ impl<'a> Loaded<'a> {
             .filter_map(|name| loaded.alloc_section_index(name))
             .collect();
         // The sections export helpers point into: CRC tables, namespace strings.
+        let strings = StringTable::new(&loaded.strtab);
         for sym in &loaded.syms {
-            let name = string_at(&loaded.strtab, sym.st_name).unwrap_or("");
+            let name = strings.get(sym.st_name).unwrap_or("");
             if (name.starts_with(CRC_PREFIX) || name.starts_with(NAMESPACE_PREFIX))
                 && sym.st_shndx < SHN_LORESERVE as usize
                 && sym.st_shndx < loaded.headers.len()
@@ -479,6 +480,33 @@ fn parse_sym(raw: &[u8], target: Target) -> Sym {
     }
 }
 
+/// A string table checked for UTF-8 once, when it all is (as in every real module), rather
+/// than once per string.
+struct StringTable<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> StringTable<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        StringTable {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
+        }
+    }
+
+    /// [`string_at`].
+    fn get(&self, offset: usize) -> Option<&'a str> {
+        let Some(text) = self.text else {
+            return string_at(self.bytes, offset);
+        };
+        let rest = text.get(offset..)?;
+        let end = memchr::memchr(0, rest.as_bytes()).unwrap_or(rest.len());
+        // NUL is ASCII, so `end` is a char boundary.
+        rest.get(..end)
+    }
+}
+
 /// The NUL-terminated string at `offset` of a string table (to the table's end if it has no
 /// NUL); `None` outside the table or when it is not UTF-8.
 fn string_at(table: &[u8], offset: usize) -> Option<&str> {
@@ -490,6 +518,7 @@ fn string_at(table: &[u8], offset: usize) -> Option<&str> {
 /// The parts of a module the facts are read from.
 struct Image<'a> {
     loaded: &'a Loaded<'a>,
+    strings: StringTable<'a>,
     target: Target,
 }
 
@@ -497,6 +526,7 @@ impl<'a> Image<'a> {
     fn new(loaded: &'a Loaded<'a>) -> Self {
         Image {
             loaded,
+            strings: StringTable::new(&loaded.strtab),
             target: loaded.target,
         }
     }
@@ -566,7 +596,9 @@ impl<'a> Image<'a> {
     }
 
     fn symbol_name(&self, index: usize, sym: &Sym) -> Result<&'a str, ElfError> {
-        string_at(&self.loaded.strtab, sym.st_name).ok_or(ElfError::SymbolName { index })
+        self.strings
+            .get(sym.st_name)
+            .ok_or(ElfError::SymbolName { index })
     }
 
     fn imports(&self) -> Result<Vec<Import>, ElfError> {
@@ -1613,6 +1645,21 @@ mod tests {
                 "read {fail_after} ranges"
             );
         }
+    }
+
+    #[test]
+    fn strings_read_alike_whether_the_table_is_all_utf8_or_not() {
+        for table in [&b"\0abc\0d\0tail"[..], b"\0abc\0\xff\0d\0tail"] {
+            let strings = StringTable::new(table);
+            for offset in 0..table.len() + 2 {
+                assert_eq!(strings.get(offset), string_at(table, offset), "{offset}");
+            }
+        }
+        let strings = StringTable::new(b"\0\xc3\xa9t\xc3\xa9\0");
+        assert_eq!(strings.get(1), Some("été"));
+        // Inside a character: not a string.
+        assert_eq!(strings.get(2), None);
+        assert_eq!(string_at(b"\0\xc3\xa9t\xc3\xa9\0", 2), None);
     }
 
     mod no_panic {
