@@ -5,10 +5,12 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use hashbrown::HashMap;
 use walkdir::WalkDir;
 
 use crate::core::abi::Export;
@@ -406,11 +408,53 @@ pub struct ReadAhead {
 
 /// Reads every one of `paths` as a module, on all cores; the results in the order of `paths`.
 pub fn read_modules(paths: &[PathBuf]) -> Vec<ReadAhead> {
+    let directories = Mutex::new(HashMap::new());
     on_all_cores(paths, |path| ReadAhead {
-        identity: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        identity: identity(path, &directories).unwrap_or_else(|| path.clone()),
         read: ModuleFile::read(path),
     })
 }
+
+/// `path` with every symlink resolved (`realpath`), `None` when it cannot be. A module that
+/// is not itself a symlink is its directory's real path plus its name: directories are
+/// resolved once each (in `directories`), not once per module, a readlink per component.
+fn identity(path: &Path, directories: &Mutex<DirectoryCache>) -> Option<PathBuf> {
+    let is_plain_name = matches!(path.components().next_back(), Some(Component::Normal(_)));
+    let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
+        return std::fs::canonicalize(path).ok();
+    };
+    if !is_plain_name
+        || std::fs::symlink_metadata(path)
+            .ok()?
+            .file_type()
+            .is_symlink()
+    {
+        return std::fs::canonicalize(path).ok();
+    }
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let known = directories
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(parent).cloned());
+    let real_parent = match known {
+        Some(real) => real,
+        None => {
+            let real = std::fs::canonicalize(parent).ok();
+            if let Ok(mut cache) = directories.lock() {
+                cache.insert(parent.to_owned(), real.clone());
+            }
+            real
+        }
+    };
+    Some(real_parent?.join(name))
+}
+
+/// A directory's real path, or `None` when it has none, by the path it was named by.
+type DirectoryCache = HashMap<PathBuf, Option<PathBuf>>;
 
 /// Loads every one of `releases` under `base`, on all cores; the results in the order of
 /// `releases`.
@@ -498,6 +542,37 @@ mod tests {
         for len in [READ_WHOLE_UP_TO as usize + 1, 18_000, 20_263] {
             std::fs::write(&path, &whole[..len]).expect("write");
             assert!(read_module(&path).is_err(), "cut to {len}");
+        }
+    }
+
+    #[test]
+    fn identities_resolve_symlinks_as_realpath_does() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("sub")).expect("mkdir");
+        std::fs::write(real.join("sub/m.ko"), b"x").expect("write");
+        std::os::unix::fs::symlink(&real, dir.path().join("via")).expect("symlink");
+        std::os::unix::fs::symlink(real.join("sub/m.ko"), real.join("link.ko")).expect("ln");
+        let cache = Mutex::new(HashMap::new());
+        for path in [
+            real.join("sub/m.ko"),
+            dir.path().join("via/sub/m.ko"),
+            dir.path().join("via/sub/../sub/m.ko"),
+            dir.path().join("via/link.ko"),
+            dir.path().join("via/sub/missing.ko"),
+            dir.path().join("via/nodir/m.ko"),
+            dir.path().join("via/sub/m.ko/"),
+            dir.path().join("via/sub/."),
+            dir.path().join("via/sub/.."),
+        ] {
+            for _ in 0..2 {
+                assert_eq!(
+                    identity(&path, &cache),
+                    std::fs::canonicalize(&path).ok(),
+                    "{}",
+                    path.display()
+                );
+            }
         }
     }
 }
