@@ -22,7 +22,7 @@ use thiserror::Error;
 
 use super::abi::{Export, Import, VersionEntry, VersionTable, VersionsKind};
 use super::modinfo::ModInfo;
-use super::signature::{SignatureError, SignatureInfo, TRAILER_LEN, split_signature_tail};
+use super::signature::{SignatureError, TRAILER_LEN, split_signature_tail};
 
 /// Size of one `__versions` record, whatever the target's word size.
 pub const VERSION_RECORD_LEN: usize = 64;
@@ -45,12 +45,6 @@ const EXT_NAMES: &str = "__version_ext_names";
 /// The module's own `struct module`, which the loader takes over as it is.
 const THIS_MODULE: &str = ".gnu.linkonce.this_module";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElfClass {
-    Elf32,
-    Elf64,
-}
-
 /// Everything the compatibility decision needs to know about one module file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleFacts {
@@ -58,7 +52,6 @@ pub struct ModuleFacts {
     pub vermagic: Option<String>,
     pub license: Option<String>,
     pub import_ns: Vec<String>,
-    pub depends: Vec<String>,
     /// `None`: no modversions at all (neither `__versions` nor the extended pair).
     pub versions: Option<VersionTable>,
     pub imports: Vec<Import>,
@@ -66,13 +59,7 @@ pub struct ModuleFacts {
     /// Size of `.gnu.linkonce.this_module`, the `struct module` the module was built with; the
     /// loader refuses a module whose size differs from its own. `None` when there is none.
     pub this_module_size: Option<u64>,
-    pub class: ElfClass,
-    pub big_endian: bool,
     pub machine: u16,
-    /// The appended signature's header, if the file was signed.
-    pub signature: Option<SignatureInfo>,
-    /// The whole `.modinfo`, for keys not lifted into fields above.
-    pub modinfo: ModInfo,
 }
 
 #[derive(Debug, Error)]
@@ -148,7 +135,7 @@ pub fn parse_module_from<'a>(source: &mut impl ModuleSource<'a>) -> Result<Modul
     let file_len = source.file_len();
     let tail_len = file_len.min(TRAILER_LEN as u64);
     let tail = read(source, file_len - tail_len, tail_len)?;
-    let (elf_len, signature) = split_signature_tail(&tail, file_len)?;
+    let (elf_len, _signature) = split_signature_tail(&tail, file_len)?;
     let head = read(source, 0, elf_len.min(ELF64_HEADER_LEN))?;
     let header = check_header(&head, elf_len)?;
     let loaded = Loaded::read(source, &header, elf_len)?;
@@ -159,20 +146,11 @@ pub fn parse_module_from<'a>(source: &mut impl ModuleSource<'a>) -> Result<Modul
         vermagic: modinfo.vermagic().map(str::to_owned),
         license: modinfo.license().map(str::to_owned),
         import_ns: modinfo.import_ns().into_iter().map(str::to_owned).collect(),
-        depends: modinfo.depends().into_iter().map(str::to_owned).collect(),
         versions: image.versions()?,
         imports: image.imports()?,
         exports: image.exports()?,
         this_module_size: image.alloc_section_size(THIS_MODULE),
-        class: if loaded.target.is_64 {
-            ElfClass::Elf64
-        } else {
-            ElfClass::Elf32
-        },
-        big_endian: !loaded.target.little_endian,
         machine: header.e_machine,
-        signature,
-        modinfo,
     })
 }
 
@@ -1137,13 +1115,6 @@ mod tests {
             assert_eq!(entries(&facts), SAMPLE, "64-bit {is_64}, BE {big_endian}");
             let kind = facts.versions.as_ref().map(|t| t.kind);
             assert_eq!(kind, Some(VersionsKind::Basic));
-            assert_eq!(facts.big_endian, big_endian);
-            let class = if is_64 {
-                ElfClass::Elf64
-            } else {
-                ElfClass::Elf32
-            };
-            assert_eq!(facts.class, class);
         }
     }
 
@@ -1500,17 +1471,17 @@ mod tests {
             Some("6.1.0-50-amd64 SMP preempt mod_unload modversions ")
         );
         assert_eq!(facts.import_ns, ["FIXTURE_NS"]);
-        assert_eq!(facts.depends, ["fxexport"]);
     }
 
     #[test]
-    fn signature_is_split_off_and_reported() {
+    fn signature_is_split_off() {
         let builder = TestElf::x86_64();
         let data = basic_versions(builder.writer, SAMPLE);
-        let signed = sign(builder.section("__versions", &data).build(), 681);
+        let unsigned = builder.section("__versions", &data).build();
+        let signed = sign(unsigned.clone(), 681);
         let facts = parse_module(&signed).expect("valid");
-        assert_eq!(facts.signature.map(|s| s.sig_len), Some(681));
         assert_eq!(entries(&facts), SAMPLE);
+        assert_eq!(facts, parse_module(&unsigned).expect("valid"));
     }
 
     #[test]

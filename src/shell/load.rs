@@ -527,7 +527,10 @@ mod tests {
         assert!(whole.len() as u64 > READ_WHOLE_UP_TO, "read by sections");
         let facts = read_module(&path).expect("parses");
         assert_eq!(facts, parse_module(&whole).expect("parses whole"));
-        assert!(!facts.exports.is_empty() && facts.signature.is_some());
+        assert!(!facts.exports.is_empty());
+        assert!(
+            crate::core::signature::split_signature(&whole).is_ok_and(|s| s.signature.is_some())
+        );
     }
 
     #[test]
