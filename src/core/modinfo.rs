@@ -1,16 +1,19 @@
 //! The `.modinfo` section: NUL-terminated `key=value` strings, possibly with NUL padding
 //! between them, where a key may repeat (`alias`, `import_ns`, `parm`, ...).
 
-/// Parsed `.modinfo`, in section order. Non-UTF-8 bytes are replaced, never rejected.
+use std::borrow::Cow;
+
+/// Parsed `.modinfo`, in section order, borrowing from the section. Non-UTF-8 bytes are
+/// replaced (only then is a string copied), never rejected.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModInfo {
-    entries: Vec<(String, String)>,
+pub struct ModInfo<'a> {
+    entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl ModInfo {
+impl<'a> ModInfo<'a> {
     /// Parses the raw section. Strings without `=` are skipped: the kernel looks values up
     /// by matching `key=`, so it never sees them either.
-    pub fn parse(section: &[u8]) -> Self {
+    pub fn parse(section: &'a [u8]) -> Self {
         let entries = section
             .split(|&byte| byte == 0)
             .filter(|raw| !raw.is_empty())
@@ -21,7 +24,7 @@ impl ModInfo {
 
     /// All `(key, value)` pairs in section order.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// The first value of `key`, as the kernel's lookup returns it.
@@ -29,15 +32,15 @@ impl ModInfo {
         self.entries
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Every value of a repeatable key, in section order.
-    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn get_all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> + 's {
         self.entries
             .iter()
             .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn name(&self) -> Option<&str> {
@@ -65,14 +68,11 @@ impl ModInfo {
     }
 }
 
-fn split_key_value(raw: &[u8]) -> Option<(String, String)> {
+fn split_key_value(raw: &[u8]) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     let equals = raw.iter().position(|&byte| byte == b'=')?;
     let (key, rest) = raw.split_at(equals);
     let value = rest.get(1..).unwrap_or_default();
-    Some((
-        String::from_utf8_lossy(key).into_owned(),
-        String::from_utf8_lossy(value).into_owned(),
-    ))
+    Some((String::from_utf8_lossy(key), String::from_utf8_lossy(value)))
 }
 
 #[cfg(test)]

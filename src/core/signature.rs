@@ -48,32 +48,49 @@ pub enum SignatureError {
     SignatureTooLong { sig_len: u32, available: usize },
 }
 
+/// The most bytes at the end of a file that [`split_signature_tail`] looks at: the fixed
+/// header and the magic.
+pub const TRAILER_LEN: usize = SIGNATURE_HEADER_LEN + SIGNATURE_MAGIC.len();
+
 /// Splits an appended signature off `bytes`. Files without the magic are returned whole.
 pub fn split_signature(bytes: &[u8]) -> Result<SplitModule<'_>, SignatureError> {
-    let Some(before_magic) = bytes.strip_suffix(SIGNATURE_MAGIC.as_slice()) else {
-        return Ok(SplitModule {
-            elf: bytes,
-            signature: None,
-        });
+    let tail = &bytes[bytes.len().saturating_sub(TRAILER_LEN)..];
+    let (elf_len, signature) = split_signature_tail(tail, bytes.len() as u64)?;
+    // elf_len <= bytes.len(), so the slice is whole.
+    let elf_len = usize::try_from(elf_len).unwrap_or(bytes.len());
+    Ok(SplitModule {
+        elf: bytes.get(..elf_len).unwrap_or(bytes),
+        signature,
+    })
+}
+
+/// [`split_signature`] for a file that is not in memory: `tail` is its last
+/// `min(file_len, TRAILER_LEN)` bytes. Returns the length of the ELF part and what the
+/// trailer said.
+pub fn split_signature_tail(
+    tail: &[u8],
+    file_len: u64,
+) -> Result<(u64, Option<SignatureInfo>), SignatureError> {
+    let Some(before_magic) = tail.strip_suffix(SIGNATURE_MAGIC.as_slice()) else {
+        return Ok((file_len, None));
     };
-    let header_start = before_magic.len().checked_sub(SIGNATURE_HEADER_LEN).ok_or(
+    let magic_start = file_len - SIGNATURE_MAGIC.len() as u64;
+    let header_start = magic_start.checked_sub(SIGNATURE_HEADER_LEN as u64).ok_or(
         SignatureError::HeaderTruncated {
-            len: before_magic.len(),
+            len: usize::try_from(magic_start).unwrap_or(usize::MAX),
         },
     )?;
-    let (before_header, header) = before_magic.split_at(header_start);
+    let header = before_magic
+        .get(before_magic.len().saturating_sub(SIGNATURE_HEADER_LEN)..)
+        .unwrap_or_default();
     let info = decode_header(header)?;
-    let elf_len = usize::try_from(info.sig_len)
-        .ok()
-        .and_then(|sig_len| before_header.len().checked_sub(sig_len))
-        .ok_or(SignatureError::SignatureTooLong {
+    let elf_len = header_start.checked_sub(u64::from(info.sig_len)).ok_or(
+        SignatureError::SignatureTooLong {
             sig_len: info.sig_len,
-            available: before_header.len(),
-        })?;
-    Ok(SplitModule {
-        elf: &before_header[..elf_len],
-        signature: Some(info),
-    })
+            available: usize::try_from(header_start).unwrap_or(usize::MAX),
+        },
+    )?;
+    Ok((elf_len, Some(info)))
 }
 
 fn decode_header(header: &[u8]) -> Result<SignatureInfo, SignatureError> {

@@ -27,9 +27,10 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use crate::core::abi::Export;
 
-/// Real lines are 50–120 bytes; dividing the file size by this over-reserves the table a
-/// little instead of growing it several times.
-const TYPICAL_MIN_LINE_LEN: usize = 48;
+/// Exports are built in chunks of this many lines, the first time one of their symbols is
+/// looked up: a run that looks up a few dozen symbols allocates a few dozen chunks, not a slot
+/// for each of the ~30,000 lines.
+const EXPORT_CHUNK: usize = 64;
 
 /// The MODULE column of symbols built into the kernel image.
 pub const VMLINUX: &str = "vmlinux";
@@ -88,9 +89,11 @@ pub struct DuplicateExport {
 
 /// Every export listed in one kernel's symvers file, looked up by symbol name.
 ///
-/// The whole file is checked line by line when it is parsed, but only indexed: an [`Export`]
-/// is built the first time its symbol is looked up, so the cost beyond reading the file grows
-/// with the symbols the offered modules need, not with the ~30,000 a kernel exports.
+/// The whole file is checked line by line when it is parsed, but only indexed: where each
+/// kept line starts, its symbol and its module. The rest of a line is read again, and an
+/// [`Export`] built, the first time its symbol is looked up, so the cost beyond reading the
+/// file grows with the symbols the offered modules need, not with the ~30,000 a kernel
+/// exports.
 #[derive(Debug, Clone, Default)]
 pub struct KernelSymvers {
     text: Box<str>,
@@ -99,23 +102,23 @@ pub struct KernelSymvers {
     /// Positions in `lines`, hashed by symbol name.
     by_name: HashTable<u32>,
     hasher: DefaultHashBuilder,
-    /// Built on first lookup, one per entry of `lines`.
-    exports: Vec<OnceLock<Export>>,
+    /// Built on first lookup, a chunk of [`EXPORT_CHUNK`] entries of `lines` at a time.
+    exports: Vec<OnceLock<Box<[OnceLock<Export>]>>>,
     /// Interned MODULE column values; most files have a few hundred to a few thousand.
     modules: Vec<Box<str>>,
     vmlinux_module: Option<u32>,
     duplicates: Vec<DuplicateExport>,
 }
 
-/// Where one line's fields are in the text. A file capped well below 4 GiB fits `u32`.
+/// Where one kept line is in the text. A file capped well below 4 GiB fits `u32`.
 #[derive(Debug, Clone, Copy)]
 struct IndexedLine {
+    /// Byte offset of the line's first byte (its CRC).
+    start: u32,
     symbol: Span,
-    namespace: Option<Span>,
-    crc: u32,
     module: u32,
+    /// 1-based line number.
     line: u32,
-    gpl_only: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,22 +157,25 @@ impl KernelSymvers {
             reason: MalformedLine::NotUtf8,
         })?;
         let text = text.into_boxed_str();
-        let mut builder = Builder::with_capacity(&text, text.len() / TYPICAL_MIN_LINE_LEN);
-        for (index, raw_line) in split_at_byte(&text, b'\n').enumerate() {
+        // Counting lines first sizes the tables once, and exactly (a vector count, far
+        // cheaper than growing a table of 30,000 entries).
+        let line_count = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
+        let mut builder = Builder::with_capacity(&text, line_count);
+        for (index, (start, raw_line)) in lines_of(&text).enumerate() {
             let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
-            if line.trim().is_empty() {
+            if is_blank(line) {
                 continue;
             }
             let number = index + 1;
-            let fields = parse_line(line).map_err(|reason| SymversError {
+            let (symbol, module) = check_line(line).map_err(|reason| SymversError {
                 line: number,
                 reason,
             })?;
-            builder.add(fields, number);
+            builder.add(start, symbol, module, number);
         }
         let (lines, by_name, hasher, modules, vmlinux_module, duplicates) = builder.finish();
         let exports = std::iter::repeat_with(OnceLock::new)
-            .take(lines.len())
+            .take(lines.len().div_ceil(EXPORT_CHUNK))
             .collect();
         Ok(KernelSymvers {
             text,
@@ -218,17 +224,35 @@ impl KernelSymvers {
     }
 
     fn export(&self, position: usize) -> &Export {
-        self.exports[position].get_or_init(|| {
-            let line = &self.lines[position];
-            Export {
-                name: line.symbol.in_text(&self.text).to_owned(),
-                crc: Some(line.crc),
-                gpl_only: line.gpl_only,
-                namespace: line
-                    .namespace
-                    .map(|namespace| namespace.in_text(&self.text).to_owned()),
-            }
-        })
+        let chunk = self.exports[position / EXPORT_CHUNK].get_or_init(|| {
+            std::iter::repeat_with(OnceLock::new)
+                .take(EXPORT_CHUNK)
+                .collect()
+        });
+        chunk[position % EXPORT_CHUNK].get_or_init(|| self.build_export(&self.lines[position]))
+    }
+
+    /// The line read again, now for all of its fields. It was checked when the file was
+    /// parsed; should it somehow not read, the export keeps its name and nothing else.
+    fn build_export(&self, indexed: &IndexedLine) -> Export {
+        let name = indexed.symbol.in_text(&self.text);
+        let rest = self.text.get(indexed.start as usize..).unwrap_or_default();
+        let line = split_at_byte(rest, b'\n').next().unwrap_or_default();
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match parse_line(line) {
+            Ok(fields) => Export {
+                name: name.to_owned(),
+                crc: Some(fields.crc),
+                gpl_only: fields.gpl_only,
+                namespace: fields.namespace.map(str::to_owned),
+            },
+            Err(_) => Export {
+                name: name.to_owned(),
+                crc: None,
+                gpl_only: false,
+                namespace: None,
+            },
+        }
     }
 
     fn view(&self, position: usize) -> SymversEntry<'_> {
@@ -238,6 +262,27 @@ impl KernelSymvers {
             module: &self.modules[line.module as usize],
             line: line.line as usize,
         }
+    }
+}
+
+/// Each line with the byte offset it starts at; like `str::split('\n')`, an empty text is one
+/// empty line and a final LF is followed by one.
+fn lines_of(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut start = 0;
+    split_at_byte(text, b'\n').map(move |line| {
+        let at = start;
+        start += line.len() + 1;
+        (at, line)
+    })
+}
+
+/// Whether a line is empty or whitespace. Real lines start with their CRC's `0`, which
+/// settles it without looking further.
+fn is_blank(line: &str) -> bool {
+    match line.as_bytes().first() {
+        None => true,
+        Some(b'0') => false,
+        Some(_) => line.trim().is_empty(),
     }
 }
 
@@ -251,13 +296,121 @@ struct LineFields<'a> {
     namespace: Option<&'a str>,
 }
 
-fn parse_line(line: &str) -> Result<LineFields<'_>, MalformedLine> {
+/// Up to the first five TAB-separated fields of `line` and how many there are; later
+/// columns are ignored.
+fn split_fields(line: &str) -> ([&str; 5], usize) {
+    let mut tabs = [0usize; 5];
+    let found = find_tabs(line.as_bytes(), &mut tabs);
     let mut fields = [""; 5];
-    let mut count = 0;
-    for field in split_at_byte(line, b'\t').take(fields.len()) {
-        fields[count] = field;
-        count += 1;
+    let mut field_start = 0;
+    for (field, &tab) in fields.iter_mut().zip(&tabs[..found.min(4)]) {
+        // TAB is ASCII, so every cut is on a char boundary.
+        *field = line.get(field_start..tab).unwrap_or_default();
+        field_start = tab + 1;
     }
+    let count = found.min(4) + 1;
+    fields[count - 1] = match found {
+        5 => line.get(field_start..tabs[4]),
+        _ => line.get(field_start..),
+    }
+    .unwrap_or_default();
+    (fields, count)
+}
+
+const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+const TABS: u64 = u64::from_le_bytes([b'\t'; 8]);
+
+/// Positions of the first TABs of `bytes`, as many as `tabs` holds; returns how many were
+/// found. Eight bytes at a time (a SWAR compare): a line's fields are a few to a few dozen
+/// bytes, too short for a vector search to pay for its set-up, and a byte loop spent most
+/// of the parse on its branch.
+fn find_tabs(bytes: &[u8], tabs: &mut [usize]) -> usize {
+    let mut found = 0;
+    let mut words = bytes.chunks_exact(8);
+    for (index, word) in words.by_ref().enumerate() {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        if record_tabs(tab_bytes(word), index * 8, tabs, &mut found) {
+            return found;
+        }
+    }
+    let base = bytes.len() - words.remainder().len();
+    for (offset, &byte) in words.remainder().iter().enumerate() {
+        if byte == b'\t' && found < tabs.len() {
+            tabs[found] = base + offset;
+            found += 1;
+        }
+    }
+    found
+}
+
+/// Adds the TABs of one word (`mask` from [`tab_bytes`], the word starting at byte `base`);
+/// returns whether `tabs` is full.
+fn record_tabs(mut mask: u64, base: usize, tabs: &mut [usize], found: &mut usize) -> bool {
+    while mask != 0 && *found < tabs.len() {
+        tabs[*found] = base + (mask.trailing_zeros() / 8) as usize;
+        *found += 1;
+        mask &= mask - 1;
+    }
+    *found == tabs.len()
+}
+
+/// The high bit of each byte of `word` that is a TAB, and no other bit.
+fn tab_bytes(word: u64) -> u64 {
+    let x = word ^ TABS;
+    // A byte's high bit ends up set when the byte is not zero: its low seven bits plus 0x7f
+    // carry into it, or it was set already. No carry crosses into the next byte.
+    let nonzero = ((x & !HIGH_BITS).wrapping_add(!HIGH_BITS) | x) & HIGH_BITS;
+    !nonzero & HIGH_BITS
+}
+
+/// What indexing needs of a line, its symbol and module, with the same checks and errors as
+/// [`parse_line`]. It stops looking at the third TAB in the usual layouts, where the export
+/// type is known to start: its kind and the namespace after it are read on lookup.
+fn check_line(line: &str) -> Result<(&str, &str), MalformedLine> {
+    let mut tabs = [0usize; 3];
+    let found = find_tabs(line.as_bytes(), &mut tabs);
+    if found < 2 {
+        return Err(MalformedLine::MissingFields { found: found + 1 });
+    }
+    // TAB is ASCII, so every cut is on a char boundary.
+    let field = |range: std::ops::Range<usize>| line.get(range).unwrap_or_default();
+    parse_crc(field(0..tabs[0]))?;
+    let symbol = field(tabs[0] + 1..tabs[1]);
+    if symbol.is_empty() {
+        return Err(MalformedLine::EmptySymbol);
+    }
+    let module = if found == 2 {
+        // Three fields: the 2.6 layout.
+        field(tabs[1] + 1..line.len())
+    } else {
+        // "EXPORT_" has no TAB, so the rest of the line starts with it exactly when the
+        // field does.
+        let after_third = field(tabs[2] + 1..line.len());
+        if after_third.starts_with("EXPORT_") {
+            field(tabs[1] + 1..tabs[2])
+        } else {
+            // CRC SYMBOL NAMESPACE MODULE EXPORT_TYPE (5.4 to 5.9).
+            match memchr::memchr(b'\t', after_third.as_bytes()) {
+                Some(at)
+                    if after_third
+                        .get(at + 1..)
+                        .is_some_and(|f| f.starts_with("EXPORT_")) =>
+                {
+                    after_third.get(..at).unwrap_or_default()
+                }
+                _ => return Err(MalformedLine::NoExportType),
+            }
+        }
+    };
+    if module.is_empty() {
+        return Err(MalformedLine::EmptyModule);
+    }
+    Ok((symbol, module))
+}
+
+#[inline]
+fn parse_line(line: &str) -> Result<LineFields<'_>, MalformedLine> {
+    let (fields, count) = split_fields(line);
     if count < 3 {
         return Err(MalformedLine::MissingFields { found: count });
     }
@@ -302,22 +455,45 @@ fn parse_crc(text: &str) -> Result<u32, MalformedLine> {
     let bad = || MalformedLine::BadCrc {
         text: shorten(text),
     };
-    let digits = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-        .ok_or_else(bad)?;
+    let digits = match text.as_bytes() {
+        [b'0', b'x' | b'X', digits @ ..] => digits,
+        _ => return Err(bad()),
+    };
     if digits.is_empty() || digits.len() > 16 {
         return Err(bad());
     }
     let mut value: u64 = 0;
-    for byte in digits.bytes() {
-        let digit = char::from(byte).to_digit(16).ok_or_else(bad)?;
+    for &byte in digits {
+        // A table instead of a branch per digit kind: CRC digits are random, so that branch
+        // was mispredicted on most digits.
+        let digit = HEX_VALUE[usize::from(byte)];
+        if digit == NOT_HEX {
+            return Err(bad());
+        }
         value = (value << 4) | u64::from(digit);
     }
     u32::try_from(value).map_err(|_| MalformedLine::CrcTooWide {
         text: shorten(text),
     })
 }
+
+const NOT_HEX: u8 = 0xff;
+
+/// The value of each hex digit, [`NOT_HEX`] for every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            digit @ b'0'..=b'9' => digit - b'0',
+            digit @ b'a'..=b'f' => digit - b'a' + 10,
+            digit @ b'A'..=b'F' => digit - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        byte += 1;
+    }
+    table
+};
 
 /// Keeps error messages one line long when a field is garbage.
 fn shorten(text: &str) -> String {
@@ -328,10 +504,9 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// Like `str::split(char)`, minus its per-field set-up, which dominated the parse for fields
-/// this short; the search itself is memchr's, a vector compare where a byte loop was the
-/// hottest part of reading a symvers. `separator` must be ASCII, so every cut is a char
-/// boundary.
+/// Like `str::split(char)`, minus its per-field set-up; the search itself is memchr's, a
+/// vector compare over a line's worth of bytes. `separator` must be ASCII, so every cut is a
+/// char boundary.
 fn split_at_byte(text: &str, separator: u8) -> impl Iterator<Item = &str> {
     debug_assert!(separator.is_ascii());
     let mut rest = Some(text);
@@ -391,29 +566,28 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn add(&mut self, fields: LineFields<'a>, line: usize) {
-        let module = self.intern_module(fields.module);
+    /// Adds the line starting at byte `start`, line number `line`.
+    fn add(&mut self, start: usize, symbol: &'a str, module: &'a str, line: usize) {
+        let module = self.intern_module(module);
         // A file capped at 1 GiB cannot have 2^32 lines.
         let line = u32::try_from(line).unwrap_or(u32::MAX);
         let indexed = IndexedLine {
-            symbol: Span::of(fields.symbol, self.text),
-            namespace: fields.namespace.map(|ns| Span::of(ns, self.text)),
-            crc: fields.crc,
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            symbol: Span::of(symbol, self.text),
             module,
             line,
-            gpl_only: fields.gpl_only,
         };
-        let hash = self.hasher.hash_one(fields.symbol);
+        let hash = self.hasher.hash_one(symbol);
         let (lines, text, hasher) = (&self.lines, self.text, &self.hasher);
         let found = self.by_name.entry(
             hash,
-            |&position| lines[position as usize].symbol.in_text(text) == fields.symbol,
+            |&position| lines[position as usize].symbol.in_text(text) == symbol,
             |&position| hasher.hash_one(lines[position as usize].symbol.in_text(text)),
         );
         match found {
             Entry::Occupied(old) => {
                 let old = *old.get() as usize;
-                self.resolve_duplicate(old, indexed, fields.symbol);
+                self.resolve_duplicate(old, indexed, symbol);
             }
             Entry::Vacant(vacant) => {
                 vacant.insert(u32::try_from(self.lines.len()).unwrap_or(u32::MAX));
@@ -757,5 +931,73 @@ mod tests {
         let text = "é".repeat(30);
         let short = shorten(&text);
         assert_eq!(short.chars().count(), 24 + 3);
+    }
+
+    #[test]
+    fn tabs_are_found_in_every_position_and_length() {
+        for len in 0..40 {
+            for tab_at in 0..len {
+                let mut line = vec![b'a'; len];
+                line[tab_at] = b'\t';
+                let mut tabs = [0; 5];
+                assert_eq!(find_tabs(&line, &mut tabs), 1, "len {len}, tab at {tab_at}");
+                assert_eq!(tabs[0], tab_at);
+            }
+        }
+        let line = b"\t\x89\x09\x08\x0a\t\t\t\t\t\t";
+        let mut tabs = [0; 5];
+        assert_eq!(find_tabs(line, &mut tabs), 5);
+        assert_eq!(tabs, [0, 2, 5, 6, 7]);
+    }
+
+    #[test]
+    fn fields_past_the_fifth_are_cut_off() {
+        let (fields, count) = split_fields("a\tb\tc\td\te\tf\tg");
+        assert_eq!((fields, count), (["a", "b", "c", "d", "e"], 5));
+        let (fields, count) = split_fields("a\tb\tc\td\t");
+        assert_eq!((fields, count), (["a", "b", "c", "d", ""], 5));
+        let (fields, count) = split_fields("a\tb");
+        assert_eq!((fields, count), (["a", "b", "", "", ""], 2));
+    }
+
+    /// Every line made of these fields, up to six of them: indexing must accept and refuse
+    /// exactly what the full parse does, with the same reason.
+    #[test]
+    fn indexing_checks_a_line_as_the_full_parse_does() {
+        let pieces = [
+            "",
+            "0x1",
+            "0xzz",
+            "sym",
+            "vmlinux",
+            "EXPORT_SYMBOL",
+            "EXPORT_SYMBOL_GPL",
+            "EXPORT_",
+            "EXPORT",
+            "NS",
+            "0x100000000",
+        ];
+        let mut lines = vec![String::new()];
+        for _ in 0..5 {
+            let mut longer = Vec::new();
+            for line in &lines {
+                for piece in pieces {
+                    longer.push(if line.is_empty() {
+                        piece.to_owned()
+                    } else {
+                        format!("{line}\t{piece}")
+                    });
+                }
+            }
+            lines.extend(longer);
+            lines.dedup();
+        }
+        for line in lines
+            .iter()
+            .chain([&"0x1\tsym\tNS\tmod\tEXPORT_SYMBOL\tx".to_owned()])
+        {
+            let full = parse_line(line).map(|fields| (fields.symbol, fields.module));
+            assert_eq!(check_line(line), full, "line {line:?}");
+        }
     }
 }

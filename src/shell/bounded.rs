@@ -39,7 +39,14 @@ pub fn read_regular(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
 /// [`read_regular`] into `bytes`, replacing what it held and reusing its memory: reading
 /// thousands of modules into one buffer spares the kernel faulting in fresh pages for each.
 pub fn read_regular_into(path: &Path, limit: usize, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
-    bytes.clear();
+    let (file, declared) = open_regular(path, limit)?;
+    read_open_into(file, declared, limit, bytes)
+}
+
+/// Opens the regular file at `path` (symlinks followed) for reading, if it holds at most
+/// `limit` bytes; returns it with its size. Reads from it must stay capped: the file may
+/// grow after this.
+pub fn open_regular(path: &Path, limit: usize) -> Result<(File, u64), ReadError> {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
     let file = File::options()
         .read(true)
@@ -50,11 +57,22 @@ pub fn read_regular_into(path: &Path, limit: usize, bytes: &mut Vec<u8>) -> Resu
     if !kind.is_file() {
         return Err(ReadError::NotRegular(describe(&kind)));
     }
-    let declared = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-    if declared > limit {
+    if !usize::try_from(meta.len()).is_ok_and(|len| len <= limit) {
         return Err(ReadError::TooLarge(limit));
     }
-    bytes.reserve(declared);
+    Ok((file, meta.len()))
+}
+
+/// The rest of `file` (from [`open_regular`], which found `declared` bytes) into `bytes`,
+/// replacing what it held; refused past `limit` bytes.
+pub fn read_open_into(
+    file: File,
+    declared: u64,
+    limit: usize,
+    bytes: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    bytes.clear();
+    bytes.reserve(usize::try_from(declared).unwrap_or(limit).min(limit));
     // The size may grow between fstat and read: the cap holds whatever the file does.
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     file.take(cap).read_to_end(bytes)?;

@@ -108,12 +108,27 @@ fn decompress_zstd(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecompressErro
 }
 
 fn decompress_gzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
-    read_capped(
+    read_capped_into(
         flate2::read::MultiGzDecoder::new(bytes),
-        bytes.len(),
+        Vec::with_capacity(gzip_size_hint(bytes).min(limit)),
         limit,
         Compression::Gzip,
     )
+}
+
+/// What a gzip file says it expands to: its last member's size modulo 2^32 (the ISIZE
+/// trailer), which for a single-member file under 4 GiB is the size. Only a hint for the
+/// output buffer, held to what deflate can reach (1032:1) so that a lying trailer cannot
+/// reserve more than the data could fill; a larger output still grows the buffer.
+fn gzip_size_hint(bytes: &[u8]) -> usize {
+    const DEFLATE_MAX_RATIO: usize = 1032;
+    let trailer: Option<[u8; 4]> = bytes
+        .len()
+        .checked_sub(4)
+        .and_then(|start| bytes.get(start..))
+        .and_then(|raw| raw.try_into().ok());
+    let declared = trailer.map_or(0, |raw| u32::from_le_bytes(raw) as usize);
+    declared.min(bytes.len().saturating_mul(DEFLATE_MAX_RATIO))
 }
 
 /// Everything `decoder` gives, refused past `limit` bytes.
@@ -124,7 +139,17 @@ fn read_capped(
     format: Compression,
 ) -> Result<Vec<u8>, DecompressError> {
     // Room for a typical 4:1 ratio, without trusting the input enough to allocate the cap.
-    let mut output = Vec::with_capacity(compressed_len.saturating_mul(4).min(limit));
+    let output = Vec::with_capacity(compressed_len.saturating_mul(4).min(limit));
+    read_capped_into(decoder, output, limit, format)
+}
+
+/// [`read_capped`] into `output`, whose capacity is a guess of the size.
+fn read_capped_into(
+    decoder: impl Read,
+    mut output: Vec<u8>,
+    limit: usize,
+    format: Compression,
+) -> Result<Vec<u8>, DecompressError> {
     // One byte past the limit tells "exactly at the limit" from "over it".
     let read_cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     decoder
@@ -395,5 +420,17 @@ mod tests {
                 let _ = decompress_with_limit(&bytes, 1 << 20);
             }
         }
+    }
+
+    #[test]
+    fn the_gzip_size_hint_is_the_trailer_held_to_what_deflate_reaches() {
+        let data = sample(100_000);
+        assert_eq!(gzip_size_hint(&gzip(&data)), data.len());
+        let mut lying = gzip(b"abc");
+        let len = lying.len();
+        lying[len - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(gzip_size_hint(&lying), len * 1032);
+        assert_eq!(decompress(&lying).map_err(|err| err.to_string()).ok(), None);
+        assert_eq!(gzip_size_hint(b"\x1f\x8b"), 0);
     }
 }

@@ -1,21 +1,26 @@
 //! Reading what the decision needs from a (base) directory: installed kernels, their symvers,
 //! the modules they ship, and candidate modules. Everything decompressed by magic bytes.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use hashbrown::HashMap;
 use walkdir::WalkDir;
 
 use crate::core::abi::Export;
 use crate::core::compat::Candidate;
-use crate::core::elf::{ElfError, ModuleFacts, parse_module};
+use crate::core::elf::{ElfError, ModuleFacts, ModuleSource, parse_module, parse_module_from};
 use crate::core::kernel::{KernelAbi, vermagic_release, vermagic_tail};
 use crate::core::paths::release_from_path;
 use crate::core::symvers::{KernelSymvers, SymversError};
 use crate::shell::bounded::{
-    MODULE_LIMIT, ReadError, SYMVERS_LIMIT, read_regular, read_regular_into,
+    MODULE_LIMIT, ReadError, SYMVERS_LIMIT, open_regular, read_open_into, read_regular,
 };
 use crate::shell::children::parallelism;
 use crate::shell::decompress::{
@@ -129,16 +134,43 @@ pub fn read_decompressed(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError
     })
 }
 
+/// Modules up to this size are read whole: a read or two cost less than the ten or so
+/// section reads.
+const READ_WHOLE_UP_TO: u64 = 16 << 10;
+
 pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
     thread_local! {
         /// Each thread reads its modules into one buffer, grown to the largest it met.
         static MODULE_BYTES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
+    let read_error = |source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let module_error = |source| LoadError::Module {
+        path: path.to_owned(),
+        source,
+    };
+    let (file, len) = open_regular(path, MODULE_LIMIT).map_err(read_error)?;
+    let mut magic = [0u8; 8];
+    let magic_len = read_at_most(&file, &mut magic).map_err(|err| read_error(err.into()))?;
+    if len > READ_WHOLE_UP_TO && compression_of(&magic[..magic_len]) == Compression::None {
+        // An uncompressed module: only its header, section table and the sections the
+        // decision needs are read.
+        let mut source = FileSource {
+            file: &file,
+            len,
+            error: None,
+        };
+        let parsed = parse_module_from(&mut source);
+        return match (parsed, source.error) {
+            (Ok(facts), _) => Ok(facts),
+            (Err(ElfError::Unreadable), Some(err)) => Err(read_error(err.into())),
+            (Err(err), _) => Err(module_error(err)),
+        };
+    }
     MODULE_BYTES.with_borrow_mut(|raw| {
-        read_regular_into(path, MODULE_LIMIT, raw).map_err(|source| LoadError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        read_open_into(file, len, MODULE_LIMIT, raw).map_err(read_error)?;
         let parsed = if compression_of(raw) == Compression::None {
             parse_module(raw)
         } else {
@@ -150,11 +182,52 @@ pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
             })?;
             parse_module(&bytes)
         };
-        parsed.map_err(|source| LoadError::Module {
-            path: path.to_owned(),
-            source,
-        })
+        parsed.map_err(module_error)
     })
+}
+
+/// The first bytes of `file`, as many as it has up to `buf.len()`.
+fn read_at_most(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+/// A module file read a range at a time. Every range lies within the size the file had when
+/// it was opened, itself within [`MODULE_LIMIT`]; a file cut short since fails the read.
+struct FileSource<'f> {
+    file: &'f File,
+    len: u64,
+    /// Why the last read failed.
+    error: Option<std::io::Error>,
+}
+
+impl<'a> ModuleSource<'a> for FileSource<'_> {
+    fn file_len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&mut self, offset: u64, len: usize) -> Option<Cow<'a, [u8]>> {
+        let end = offset.checked_add(len as u64)?;
+        if end > self.len {
+            return None;
+        }
+        let mut bytes = vec![0; len];
+        match self.file.read_exact_at(&mut bytes, offset) {
+            Ok(()) => Some(Cow::Owned(bytes)),
+            Err(err) => {
+                self.error = Some(err);
+                None
+            }
+        }
+    }
 }
 
 pub fn read_symvers(path: &Path) -> Result<KernelSymvers, LoadError> {
@@ -361,11 +434,53 @@ pub struct ReadAhead {
 
 /// Reads every one of `paths` as a module, on all cores; the results in the order of `paths`.
 pub fn read_modules(paths: &[PathBuf]) -> Vec<ReadAhead> {
+    let directories = Mutex::new(HashMap::new());
     on_all_cores(paths, |path| ReadAhead {
-        identity: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        identity: identity(path, &directories).unwrap_or_else(|| path.clone()),
         read: ModuleFile::read(path),
     })
 }
+
+/// `path` with every symlink resolved (`realpath`), `None` when it cannot be. A module that
+/// is not itself a symlink is its directory's real path plus its name: directories are
+/// resolved once each (in `directories`), not once per module, a readlink per component.
+fn identity(path: &Path, directories: &Mutex<DirectoryCache>) -> Option<PathBuf> {
+    let is_plain_name = matches!(path.components().next_back(), Some(Component::Normal(_)));
+    let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
+        return std::fs::canonicalize(path).ok();
+    };
+    if !is_plain_name
+        || std::fs::symlink_metadata(path)
+            .ok()?
+            .file_type()
+            .is_symlink()
+    {
+        return std::fs::canonicalize(path).ok();
+    }
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let known = directories
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(parent).cloned());
+    let real_parent = match known {
+        Some(real) => real,
+        None => {
+            let real = std::fs::canonicalize(parent).ok();
+            if let Ok(mut cache) = directories.lock() {
+                cache.insert(parent.to_owned(), real.clone());
+            }
+            real
+        }
+    };
+    Some(real_parent?.join(name))
+}
+
+/// A directory's real path, or `None` when it has none, by the path it was named by.
+type DirectoryCache = HashMap<PathBuf, Option<PathBuf>>;
 
 /// `work` applied to each item, the items shared out among one thread per core as they come
 /// free (files differ in size by orders of magnitude).
@@ -413,4 +528,74 @@ pub fn module_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(relative: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(relative)
+    }
+
+    #[test]
+    fn a_large_module_read_by_sections_has_the_facts_of_the_whole_file() {
+        let path = fixture("root/lib/modules/6.1.0-50-amd64/kernel/net/llc/llc.ko");
+        let whole = std::fs::read(&path).expect("fixture module");
+        assert!(whole.len() as u64 > READ_WHOLE_UP_TO, "read by sections");
+        let facts = read_module(&path).expect("parses");
+        assert_eq!(facts, parse_module(&whole).expect("parses whole"));
+        assert!(!facts.exports.is_empty());
+        assert!(
+            crate::core::signature::split_signature(&whole).is_ok_and(|s| s.signature.is_some())
+        );
+    }
+
+    #[test]
+    fn a_module_cut_short_after_its_header_is_an_error_not_a_panic() {
+        let whole = std::fs::read(fixture(
+            "root/lib/modules/6.1.0-50-amd64/kernel/net/llc/llc.ko",
+        ))
+        .expect("fixture module");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("llc.ko");
+        // Its section table ends at byte 20,264, its signature at 21,049.
+        for len in [READ_WHOLE_UP_TO as usize + 1, 18_000, 20_263] {
+            std::fs::write(&path, &whole[..len]).expect("write");
+            assert!(read_module(&path).is_err(), "cut to {len}");
+        }
+    }
+
+    #[test]
+    fn identities_resolve_symlinks_as_realpath_does() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("sub")).expect("mkdir");
+        std::fs::write(real.join("sub/m.ko"), b"x").expect("write");
+        std::os::unix::fs::symlink(&real, dir.path().join("via")).expect("symlink");
+        std::os::unix::fs::symlink(real.join("sub/m.ko"), real.join("link.ko")).expect("ln");
+        let cache = Mutex::new(HashMap::new());
+        for path in [
+            real.join("sub/m.ko"),
+            dir.path().join("via/sub/m.ko"),
+            dir.path().join("via/sub/../sub/m.ko"),
+            dir.path().join("via/link.ko"),
+            dir.path().join("via/sub/missing.ko"),
+            dir.path().join("via/nodir/m.ko"),
+            dir.path().join("via/sub/m.ko/"),
+            dir.path().join("via/sub/."),
+            dir.path().join("via/sub/.."),
+        ] {
+            for _ in 0..2 {
+                assert_eq!(
+                    identity(&path, &cache),
+                    std::fs::canonicalize(&path).ok(),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+    }
 }
