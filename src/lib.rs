@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod cores;
 pub mod diagnostics;
 pub mod docgen;
 pub mod error;

@@ -15,14 +15,11 @@ const EM_386: u16 = 3;
 const EM_S390: u16 = 22;
 const EM_X86_64: u16 = 62;
 
-fn fixtures() -> Option<PathBuf> {
+/// The committed fixtures; a checkout without them fails every test here.
+fn fixtures() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    if dir.join("root").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} has no root/ fixtures", dir.display());
-        None
-    }
+    assert!(dir.join("root").is_dir(), "{} has no root/", dir.display());
+    dir
 }
 
 fn is_module_file(path: &Path) -> bool {
@@ -54,20 +51,20 @@ fn decompressed(path: &Path) -> Vec<u8> {
 
 /// What the file's signature trailer says, read apart from the facts (which do not keep it).
 fn signature_of(relative: &str) -> Option<SignatureInfo> {
-    let bytes = decompressed(&fixtures()?.join(relative));
+    let bytes = decompressed(&fixtures().join(relative));
     split_signature(&bytes).expect("valid trailer").signature
 }
 
 /// ELF class (1: 32-bit, 2: 64-bit) and data encoding (1: little, 2: big endian) of a file.
 fn class_and_data(relative: &str) -> (u8, u8) {
-    let bytes = decompressed(&fixtures().expect("fixtures").join(relative));
+    let bytes = decompressed(&fixtures().join(relative));
     (bytes[4], bytes[5])
 }
 
 /// The `.modinfo` value of `key`, found in the raw file (the facts keep only what the
 /// decision uses).
 fn modinfo_value(relative: &str, key: &str) -> Option<String> {
-    let bytes = decompressed(&fixtures()?.join(relative));
+    let bytes = decompressed(&fixtures().join(relative));
     let needle = format!("{key}=");
     let start = bytes
         .windows(needle.len())
@@ -77,9 +74,9 @@ fn modinfo_value(relative: &str, key: &str) -> Option<String> {
     info.get(key).map(str::to_owned)
 }
 
-/// Parses `fixtures/<relative>`, or returns `None` (test skipped) without fixtures.
-fn fixture(relative: &str) -> Option<ModuleFacts> {
-    Some(parse_file(&fixtures()?.join(relative)))
+/// Parses `fixtures/<relative>`.
+fn fixture(relative: &str) -> ModuleFacts {
+    parse_file(&fixtures().join(relative))
 }
 
 fn crc_of(facts: &ModuleFacts, symbol: &str) -> Option<u32> {
@@ -120,7 +117,7 @@ fn krel_of(relative: &Path) -> String {
 
 #[test]
 fn every_fixture_module_parses_and_matches_its_place() {
-    let Some(dir) = fixtures() else { return };
+    let dir = fixtures();
     let files: Vec<PathBuf> = ["root", "built"]
         .iter()
         .flat_map(|sub| module_files(&dir.join(sub)))
@@ -153,9 +150,7 @@ fn every_fixture_module_parses_and_matches_its_place() {
 
 #[test]
 fn debian_61_cloud_llc() {
-    let Some(llc) = fixture("root/lib/modules/6.1.0-50-cloud-amd64/kernel/net/llc/llc.ko") else {
-        return;
-    };
+    let llc = fixture("root/lib/modules/6.1.0-50-cloud-amd64/kernel/net/llc/llc.ko");
     let table = llc.versions.as_ref().expect("llc has __versions");
     assert_eq!(table.kind, VersionsKind::Basic);
     assert_eq!(table.entries.len(), 27);
@@ -194,9 +189,7 @@ fn debian_61_cloud_llc() {
 
 #[test]
 fn debian_61_stp_exports_gpl_symbols_and_depends_on_llc() {
-    let Some(stp) = fixture("root/lib/modules/6.1.0-50-amd64/kernel/net/802/stp.ko") else {
-        return;
-    };
+    let stp = fixture("root/lib/modules/6.1.0-50-amd64/kernel/net/802/stp.ko");
     assert_eq!(crc_of(&stp, "module_layout"), Some(0xbce1a965));
     assert_eq!(crc_of(&stp, "llc_sap_open"), Some(0x4e1b37fe));
     assert_eq!(
@@ -215,10 +208,7 @@ fn debian_61_stp_exports_gpl_symbols_and_depends_on_llc() {
 
 #[test]
 fn debian_612_llc_from_xz_with_signature_inside_the_stream() {
-    let Some(llc) = fixture("root/lib/modules/6.12.117+deb12-amd64/kernel/net/llc/llc.ko.xz")
-    else {
-        return;
-    };
+    let llc = fixture("root/lib/modules/6.12.117+deb12-amd64/kernel/net/llc/llc.ko.xz");
     assert_eq!(crc_of(&llc, "module_layout"), Some(0x2f9b2b9a));
     assert_eq!(crc_of(&llc, "__kmalloc_cache_noprof"), Some(0xbec2158c));
     assert_eq!(crc_of(&llc, "kmalloc_caches"), Some(0xf9218641));
@@ -233,7 +223,7 @@ fn debian_612_llc_from_xz_with_signature_inside_the_stream() {
 
 #[test]
 fn fxexport_exports_on_every_build_kernel() {
-    let Some(dir) = fixtures() else { return };
+    let dir = fixtures();
     for relative in [
         "root/lib/modules/6.1.0-50-amd64/extra/fxdep/fxexport.ko",
         "root/lib/modules/6.1.0-55-amd64/extra/fxdep/fxexport.ko.xz",
@@ -258,9 +248,7 @@ fn fxexport_exports_on_every_build_kernel() {
 
 #[test]
 fn fxexport_v2_moves_symbols_to_gpl_and_a_second_namespace() {
-    let Some(v2) = fixture("root/lib/modules/6.1.0-56-amd64/extra/fxdep/fxexport.ko") else {
-        return;
-    };
+    let v2 = fixture("root/lib/modules/6.1.0-56-amd64/extra/fxdep/fxexport.ko");
     assert_eq!(
         find_export(&v2, "fx_open"),
         &export("fx_open", 0x371fed15, true, None)
@@ -274,11 +262,7 @@ fn fxexport_v2_moves_symbols_to_gpl_and_a_second_namespace() {
 
 #[test]
 fn fxconsume_imports_namespace_and_depends_on_fxexport() {
-    let Some(consume) =
-        fixture("root/lib/modules/6.12.117+deb12-amd64/extra/fxdep/fxconsume.ko.xz")
-    else {
-        return;
-    };
+    let consume = fixture("root/lib/modules/6.12.117+deb12-amd64/extra/fxdep/fxconsume.ko.xz");
     assert_eq!(consume.import_ns, ["FIXTURE_NS"]);
     assert_eq!(
         modinfo_value(
@@ -307,18 +291,14 @@ fn fxconsume_imports_namespace_and_depends_on_fxexport() {
 
 #[test]
 fn fxpriv_is_proprietary() {
-    let Some(private) = fixture("root/lib/modules/6.1.0-50-amd64/extra/fxdep/fxpriv.ko") else {
-        return;
-    };
+    let private = fixture("root/lib/modules/6.1.0-50-amd64/extra/fxdep/fxpriv.ko");
     assert_eq!(private.license.as_deref(), Some("Proprietary"));
     assert_eq!(crc_of(&private, "fx_open"), Some(0x371fed15));
 }
 
 #[test]
 fn fxnover_has_imports_but_no_versions() {
-    let Some(nover) = fixture("root/lib/modules/6.1.0-50-amd64/extra/fxnover.ko") else {
-        return;
-    };
+    let nover = fixture("root/lib/modules/6.1.0-50-amd64/extra/fxnover.ko");
     assert_eq!(nover.versions, None);
     assert!(nover.imports.iter().any(|import| import.name == "msleep"));
     assert!(
@@ -331,9 +311,7 @@ fn fxnover_has_imports_but_no_versions() {
 
 #[test]
 fn signed_fixture_reports_its_signature() {
-    let Some(signed) = fixture("root/lib/modules/6.1.0-50-amd64/extra/fx/fxstable.ko") else {
-        return;
-    };
+    let signed = fixture("root/lib/modules/6.1.0-50-amd64/extra/fx/fxstable.ko");
     assert!(
         signature_of("root/lib/modules/6.1.0-50-amd64/extra/fx/fxstable.ko")
             .is_some_and(|s| s.is_pkcs7())
@@ -344,9 +322,7 @@ fn signed_fixture_reports_its_signature() {
 
 #[test]
 fn s390x_big_endian_module() {
-    let Some(stable) = fixture("built/6.1.0-50-s390x/fxstable.ko") else {
-        return;
-    };
+    let stable = fixture("built/6.1.0-50-s390x/fxstable.ko");
     assert_eq!(stable.machine, EM_S390);
     assert_eq!(class_and_data("built/6.1.0-50-s390x/fxstable.ko"), (2, 2));
     assert_eq!(crc_of(&stable, "mutex_lock"), Some(0x860efa2c));
@@ -356,9 +332,7 @@ fn s390x_big_endian_module() {
 
 #[test]
 fn i686_32_bit_module() {
-    let Some(export_module) = fixture("built/6.1.0-50-686/fxexport.ko") else {
-        return;
-    };
+    let export_module = fixture("built/6.1.0-50-686/fxexport.ko");
     assert_eq!(export_module.machine, EM_386);
     assert_eq!(class_and_data("built/6.1.0-50-686/fxexport.ko"), (1, 1));
     assert_eq!(crc_of(&export_module, "module_layout"), Some(0x89f6e291));
@@ -367,10 +341,30 @@ fn i686_32_bit_module() {
 
 #[test]
 fn compressed_variants_parse_like_the_plain_module() {
-    let Some(dir) = fixtures() else { return };
+    let dir = fixtures();
     let plain = parse_file(&dir.join("built/6.1.0-55-amd64/fxstable.ko"));
     for variant in ["fxstable.ko.xz", "fxstable.ko.zst", "fxstable.ko.gz"] {
         let facts = parse_file(&dir.join("built/variants/6.1.0-55-amd64").join(variant));
         assert_eq!(facts, plain, "{variant}");
     }
+}
+
+#[test]
+fn reading_by_sections_gives_the_facts_of_reading_whole() {
+    let dir = fixtures();
+    let files: Vec<PathBuf> = ["root", "built"]
+        .iter()
+        .flat_map(|sub| module_files(&dir.join(sub)))
+        .collect();
+    let mut by_sections = 0;
+    for path in &files {
+        let whole = parse_module(&decompressed(path)).expect("parses whole");
+        let read = weak_modules::shell::load::read_module(path).expect("reads by sections");
+        assert_eq!(read, whole, "{}", path.display());
+        let uncompressed = std::fs::read(path).unwrap().starts_with(b"\x7fELF");
+        if uncompressed && std::fs::metadata(path).unwrap().len() > 16 << 10 {
+            by_sections += 1;
+        }
+    }
+    assert!(by_sections >= 10, "only {by_sections} modules were read by sections");
 }

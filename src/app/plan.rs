@@ -4,6 +4,8 @@
 use super::*;
 use crate::core::offer::{Offered, offered_builds};
 use crate::core::plan::{Build, KernelPlan, plan_kernel};
+use crate::cores::on_all_cores;
+use crate::shell::snapshot::KernelRead;
 
 /// What a run will do.
 pub(super) struct RunPlan {
@@ -29,60 +31,70 @@ impl RunPlan {
 impl Session<'_> {
     pub(super) fn plan(&self, snapshot: &Snapshot) -> RunPlan {
         let run = self.run_kind();
+        let live_system = self.config.live_system();
+        let kernels: Vec<(&String, &KernelRead)> = snapshot.kernels.iter().collect();
+        // Kernels are decided independently of each other, so on all cores.
+        let kernels: Vec<KernelStep> = on_all_cores(&kernels, |(release, kernel)| {
+            plan_one(run, snapshot, release, kernel, live_system)
+        });
         let work = self.work_for_a_change();
         let mut owed = snapshot.records.clone();
-        let mut owe = |release: &str| {
-            let entry = owed.entry(release.to_owned()).or_default();
-            *entry = entry.and(work);
-        };
-        for release in &snapshot.stale_own {
-            owe(release);
-        }
-        let kernels: Vec<KernelStep> = snapshot
-            .kernels
+        let changed = kernels
             .iter()
-            .map(|(release, kernel)| {
-                let offered = offered_builds(
-                    run,
-                    &snapshot.given,
-                    &snapshot.installed_builds_except(release),
-                    &kernel.links,
-                    snapshot.lost_own.contains(release),
-                );
-                let builds: Vec<Build> = offered
-                    .members
-                    .iter()
-                    .map(|&module| {
-                        let module = &snapshot.modules[module];
-                        Build {
-                            path: &module.path,
-                            name: &module.file.name,
-                            built_for: &module.file.built_for,
-                            facts: &module.file.facts,
-                        }
-                    })
-                    .collect();
-                let plan = plan_kernel(
-                    &kernel.tree.abi(),
-                    &builds,
-                    &offered.existing,
-                    &kernel.occupied,
-                    self.config.live_system(),
-                );
-                if kernel.index.is_some() || plan.changes_anything() {
-                    owe(release);
-                }
-                KernelStep {
-                    release: release.clone(),
-                    offered,
-                    plan,
-                }
+            .filter(|step| {
+                step.plan.changes_anything() || snapshot.kernels[&step.release].index.is_some()
             })
-            .collect();
+            .map(|step| &step.release);
+        for release in snapshot.stale_own.iter().chain(changed) {
+            let entry = owed.entry(release.clone()).or_default();
+            *entry = entry.and(work);
+        }
         if let Mode::RemoveKernel(release) = &self.config.mode {
             // The bash tool runs no depmod for a kernel on its way out.
             owed.remove(release);
         }
         RunPlan { kernels, owed }
+    }
+}
+
+/// One kernel, offered the builds the run's policy gives it, decided.
+fn plan_one(
+    run: Run,
+    snapshot: &Snapshot,
+    release: &str,
+    kernel: &KernelRead,
+    live_system: bool,
+) -> KernelStep {
+    let offered = offered_builds(
+        run,
+        &snapshot.given,
+        &snapshot.installed_builds_except(release),
+        &kernel.links,
+        snapshot.lost_own.contains(release),
+    );
+    let builds: Vec<Build> = offered
+        .members
+        .iter()
+        .map(|&module| {
+            let module = &snapshot.modules[module];
+            Build {
+                path: &module.path,
+                name: &module.file.name,
+                built_for: &module.file.built_for,
+                facts: &module.file.facts,
+            }
+        })
+        .collect();
+    let plan = plan_kernel(
+        &kernel.tree.abi(),
+        &builds,
+        &offered.existing,
+        &kernel.occupied,
+        live_system,
+    );
+    KernelStep {
+        release: release.to_owned(),
+        offered,
+        plan,
     }
 }

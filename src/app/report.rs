@@ -122,7 +122,12 @@ impl Session<'_> {
                 ),
             });
         }
-        for (index, status) in plan.statuses.iter().enumerate().take(offered) {
+        let verdicts = if self.reporter.shows_verdicts() {
+            offered
+        } else {
+            0
+        };
+        for (index, status) in plan.statuses.iter().enumerate().take(verdicts) {
             let (fit, shadowed, reasons, chosen) = match status {
                 Status::OwnKernel => continue,
                 Status::Fits { shadowed } => (Fit::Fits, *shadowed, Vec::new(), None),

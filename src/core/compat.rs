@@ -209,28 +209,41 @@ pub fn decide(kernel: &KernelAbi, candidates: &[Candidate]) -> Vec<Verdict> {
     let offered = candidate_exports(kernel, candidates);
     let mut fallen = vec![false; candidates.len()];
     let mut verdicts = vec![Verdict::default(); candidates.len()];
+    // A verdict depends on the other candidates only through the ones it `uses`: after the
+    // first round, only the users of a candidate that just fell are checked again.
+    let mut pending = vec![true; candidates.len()];
     loop {
-        let mut changed = false;
-        for (index, candidate) in prepared.iter().enumerate().filter(|(i, _)| !fallen[*i]) {
-            let context = Context {
-                kernel,
-                candidates,
-                offered: &offered,
-                fallen: &fallen,
-            };
-            verdicts[index] = context.check(candidate);
+        let context = Context {
+            kernel,
+            candidates,
+            offered: &offered,
+            fallen: &fallen,
+        };
+        for (index, candidate) in prepared.iter().enumerate() {
+            if pending[index] && !fallen[index] {
+                verdicts[index] = context.check(candidate);
+            }
         }
+        let mut newly_fallen = vec![false; candidates.len()];
+        let mut changed = false;
         for (index, verdict) in verdicts.iter().enumerate() {
             if !fallen[index] && !verdict.fits() {
                 fallen[index] = true;
+                newly_fallen[index] = true;
                 changed = true;
             }
         }
         if !changed {
-            changed = break_cycles(candidates, &mut verdicts, &mut fallen);
+            let standing = fallen.clone();
+            if !break_cycles(candidates, &mut verdicts, &mut fallen) {
+                return verdicts;
+            }
+            for (index, newly) in newly_fallen.iter_mut().enumerate() {
+                *newly = fallen[index] && !standing[index];
+            }
         }
-        if !changed {
-            return verdicts;
+        for (index, verdict) in verdicts.iter().enumerate() {
+            pending[index] = !fallen[index] && verdict.uses.iter().any(|&used| newly_fallen[used]);
         }
     }
 }

@@ -259,6 +259,9 @@ fn choose_builds(
 ) -> Vec<Status> {
     let by_name = builds_by_name_newest_first(kernel, builds, linked, unavailable);
     let mut excluded: BTreeMap<usize, Vec<Reason>> = BTreeMap::new();
+    // The builds chosen in each round, and the round each excluded build fell in.
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut excluded_in: BTreeMap<usize, usize> = BTreeMap::new();
     loop {
         // A name whose every build failed still takes part with its newest build, which
         // falls again, so that its users learn their provider does not fit.
@@ -280,62 +283,93 @@ fn choose_builds(
         for (&build, verdict) in chosen.iter().zip(&verdicts) {
             if fails_on_its_own(verdict, &providers) && !excluded.contains_key(&build) {
                 excluded.insert(build, verdict.reasons.clone());
+                excluded_in.insert(build, rounds.len());
                 newly_excluded = true;
             }
         }
         if !newly_excluded {
-            rejudge_against_final_providers(kernel, builds, &by_name, &chosen, &mut excluded);
+            let stale = StaleReasons {
+                by_name: &by_name,
+                rounds: &rounds,
+                excluded_in: &excluded_in,
+                chosen: &chosen,
+            };
+            stale.rejudge(kernel, builds, &mut excluded);
             let mut statuses = statuses(kernel, builds, &by_name, &chosen, &verdicts, excluded);
             judge_passed_over(kernel, builds, &chosen, &mut statuses);
             return statuses;
         }
+        rounds.push(chosen);
     }
 }
 
 /// A build excluded in an early round keeps the reasons of that round, which may name another
-/// module's build that was itself excluded later. Those whose reasons name a candidate are
-/// judged again against the builds finally chosen, so that the report names the providers
-/// that would be there.
-fn rejudge_against_final_providers(
-    kernel: &KernelAbi,
-    builds: &[Build],
-    by_name: &BTreeMap<String, Vec<usize>>,
-    chosen: &[usize],
-    excluded: &mut BTreeMap<usize, Vec<Reason>>,
-) {
-    let candidate_names: BTreeSet<String> = chosen
-        .iter()
-        .map(|&i| normalize_module_name(builds[i].name))
-        .collect();
-    for (&build, reasons) in excluded.iter_mut() {
-        if !reasons
-            .iter()
-            .any(|reason| names_a_candidate(reason, &candidate_names))
-        {
-            continue;
-        }
-        let Some(slot) = by_name.values().position(|group| group.contains(&build)) else {
-            continue;
-        };
-        let mut swapped = chosen.to_vec();
-        swapped[slot] = build;
-        let verdict = &decide(kernel, &candidates_of(builds, &swapped))[slot];
-        if !verdict.fits() {
-            *reasons = verdict.reasons.clone();
+/// module's build that was itself excluded later. Those whose reasons name a module whose
+/// chosen build has changed since are judged again against the builds finally chosen, so that
+/// the report names the providers that would be there.
+struct StaleReasons<'p> {
+    by_name: &'p BTreeMap<String, Vec<usize>>,
+    rounds: &'p [Vec<usize>],
+    excluded_in: &'p BTreeMap<usize, usize>,
+    chosen: &'p [usize],
+}
+
+impl StaleReasons<'_> {
+    fn rejudge(
+        &self,
+        kernel: &KernelAbi,
+        builds: &[Build],
+        excluded: &mut BTreeMap<usize, Vec<Reason>>,
+    ) {
+        let group_of: BTreeMap<&str, usize> = self
+            .by_name
+            .keys()
+            .enumerate()
+            .map(|(group, name)| (name.as_str(), group))
+            .collect();
+        for (&build, reasons) in excluded.iter_mut() {
+            let Some(then) = self
+                .excluded_in
+                .get(&build)
+                .and_then(|&r| self.rounds.get(r))
+            else {
+                continue;
+            };
+            let changed_since = reasons.iter().flat_map(named_modules).any(|name| {
+                group_of
+                    .get(normalize_module_name(name).as_str())
+                    .is_some_and(|&group| then[group] != self.chosen[group])
+            });
+            if !changed_since {
+                continue;
+            }
+            let Some(slot) = self
+                .by_name
+                .values()
+                .position(|group| group.contains(&build))
+            else {
+                continue;
+            };
+            let mut swapped = self.chosen.to_vec();
+            swapped[slot] = build;
+            let verdict = &decide(kernel, &candidates_of(builds, &swapped))[slot];
+            if !verdict.fits() {
+                *reasons = verdict.reasons.clone();
+            }
         }
     }
 }
 
-fn names_a_candidate(reason: &Reason, candidate_names: &BTreeSet<String>) -> bool {
+/// The modules a reason names as providers or cycle members.
+fn named_modules(reason: &Reason) -> Vec<&str> {
     match reason {
-        Reason::ProviderDoesNotFit { .. } | Reason::DependencyCycle { .. } => true,
         Reason::CrcMismatch { provider, .. }
         | Reason::GplOnly { provider, .. }
         | Reason::NamespaceNotImported { provider, .. }
-        | Reason::RestrictedExport { provider, .. } => {
-            candidate_names.contains(&normalize_module_name(provider))
-        }
-        _ => false,
+        | Reason::RestrictedExport { provider, .. }
+        | Reason::ProviderDoesNotFit { provider, .. } => vec![provider.as_str()],
+        Reason::DependencyCycle { members } => members.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
     }
 }
 

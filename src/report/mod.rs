@@ -187,6 +187,11 @@ pub enum Event {
 
 pub trait Reporter {
     fn report(&mut self, event: &Event);
+    /// Whether verdicts are printed at all: when not, a run does not build them (with a
+    /// thousand candidates, formatting every reason is a twentieth of a dry run).
+    fn shows_verdicts(&self) -> bool {
+        true
+    }
     /// Writes out what is buffered: before depmod and dracut write to the same stdout.
     fn flush(&mut self);
 }

@@ -22,6 +22,10 @@ impl<W: Write> Reporter for Text<W> {
         let _ = self.out.flush();
     }
 
+    fn shows_verdicts(&self) -> bool {
+        self.verbose
+    }
+
     fn report(&mut self, event: &Event) {
         if let Event::Explanation { table } = event {
             let _ = write!(self.out, "{table}");

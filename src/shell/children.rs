@@ -13,10 +13,8 @@ use std::thread::JoinHandle;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
-/// How many children run at once: one per core, at least one.
-pub fn parallelism() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
+/// How many children run at once: one per core.
+pub use crate::cores::parallelism;
 
 /// Where the children's output goes.
 pub struct Output<'a> {

@@ -8,8 +8,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use hashbrown::HashMap;
 use walkdir::WalkDir;
 
@@ -19,10 +17,10 @@ use crate::core::elf::{ElfError, ModuleFacts, ModuleSource, parse_module, parse_
 use crate::core::kernel::{KernelAbi, vermagic_release, vermagic_tail};
 use crate::core::paths::release_from_path;
 use crate::core::symvers::{KernelSymvers, SymversError};
+use crate::cores::on_all_cores;
 use crate::shell::bounded::{
     MODULE_LIMIT, ReadError, SYMVERS_LIMIT, open_regular, read_open_into, read_regular,
 };
-use crate::shell::children::parallelism;
 use crate::shell::decompress::{
     Compression, DecompressError, compression_of, decompress_with_limit,
 };
@@ -481,42 +479,6 @@ fn identity(path: &Path, directories: &Mutex<DirectoryCache>) -> Option<PathBuf>
 
 /// A directory's real path, or `None` when it has none, by the path it was named by.
 type DirectoryCache = HashMap<PathBuf, Option<PathBuf>>;
-
-/// `work` applied to each item, the items shared out among one thread per core as they come
-/// free (files differ in size by orders of magnitude).
-fn on_all_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = parallelism().min(items.len());
-    if threads <= 1 {
-        return items.iter().map(work).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(index) else {
-                            return mine;
-                        };
-                        mine.push((index, work(item)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    done.sort_unstable_by_key(|(index, _)| *index);
-    done.into_iter().map(|(_, result)| result).collect()
-}
 
 /// Module files below `dir`, sorted, following no symlinks.
 pub fn module_files(dir: &Path) -> Vec<PathBuf> {
