@@ -366,5 +366,8 @@ fn reading_by_sections_gives_the_facts_of_reading_whole() {
             by_sections += 1;
         }
     }
-    assert!(by_sections >= 10, "only {by_sections} modules were read by sections");
+    assert!(
+        by_sections >= 10,
+        "only {by_sections} modules were read by sections"
+    );
 }

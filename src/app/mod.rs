@@ -101,7 +101,22 @@ impl Session<'_> {
             });
         }
         let _lock = self.lock()?;
-        let request = Request {
+        let snapshot = snapshot::read(self.base(), &self.request(run, given))?;
+        let plan = self.plan(&snapshot);
+        self.recorded = snapshot.records.clone();
+        self.owed = plan.owed.clone();
+        self.report(&snapshot, &plan, given);
+        if !matches!(run, Run::Check | Run::Explain) {
+            self.apply(&snapshot, &plan);
+            self.finish(&snapshot.installed);
+        }
+        Ok(())
+    }
+
+    /// What the mode needs read: the modules on stdin, the kernels it plans, the kernel whose
+    /// links it removes.
+    fn request<'r>(&'r self, run: Run, given: &'r [String]) -> Request<'r> {
+        Request {
             run,
             given,
             kernels: match &self.config.mode {
@@ -114,17 +129,7 @@ impl Session<'_> {
                 Mode::RemoveKernel(release) => Some(release),
                 _ => None,
             },
-        };
-        let snapshot = snapshot::read(self.base(), &request)?;
-        let plan = self.plan(&snapshot);
-        self.recorded = snapshot.records.clone();
-        self.owed = plan.owed.clone();
-        self.report(&snapshot, &plan, given);
-        if !matches!(run, Run::Check | Run::Explain) {
-            self.apply(&snapshot, &plan);
-            self.finish(&snapshot.installed);
         }
-        Ok(())
     }
 
     fn tell(&mut self, event: Event) {
