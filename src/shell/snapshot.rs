@@ -11,7 +11,7 @@ use crate::core::offer::{FoundLink, KernelCase, LinkTarget, Run, offer};
 use crate::core::paths::{release_from_path, resolve_link};
 use crate::core::plan::Occupied;
 use crate::shell::depmod::{DepListing, read_modules_dep};
-use crate::shell::links::read_weak_updates;
+use crate::shell::links::{WeakUpdates, read_weak_updates};
 use crate::shell::load::{
     KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernels_shallow,
     module_files, read_modules,
@@ -134,6 +134,16 @@ pub fn read(base: &Path, request: &Request) -> Result<Snapshot, LoadError> {
         }
     }
     Ok(reader.snapshot)
+}
+
+/// A kernel while it is being read.
+struct FoundKernel {
+    tree: KernelTree,
+    weak_updates: WeakUpdates,
+    /// Its modules in `extra/` and `updates/` (base-relative), not read yet.
+    out_of_tree: Vec<String>,
+    /// Those of them that cannot be read.
+    unreadable: Vec<String>,
 }
 
 struct Reader<'b> {
@@ -272,14 +282,22 @@ impl Reader<'_> {
         }
     }
 
+    /// Every kernel to plan: its tree, its own modules and its links.
     fn kernels(&mut self, releases: &[String]) {
+        let mut found = self.kernel_trees(releases);
+        self.own_modules(&mut found);
+        self.links(found);
+    }
+
+    /// The trees and `weak-updates/` of the kernels that can be read (the others are a
+    /// problem each and left out), with the paths of their out-of-tree modules.
+    fn kernel_trees(&mut self, releases: &[String]) -> Vec<FoundKernel> {
         let mut found = Vec::new();
-        let mut out_of_tree = Vec::new();
         for (release, shallow) in releases
             .iter()
             .zip(load_kernels_shallow(self.base, releases))
         {
-            let (tree, paths) = match shallow {
+            let (tree, out_of_tree) = match shallow {
                 Ok(shallow) => shallow,
                 Err(err) => {
                     self.problem(err.to_string());
@@ -299,29 +317,45 @@ impl Reader<'_> {
                     path.display()
                 ));
             }
-            out_of_tree.push(self.relative(&paths));
-            found.push((tree, weak_updates, Vec::new()));
+            found.push(FoundKernel {
+                out_of_tree: self.relative(&out_of_tree),
+                tree,
+                weak_updates,
+                unreadable: Vec::new(),
+            });
         }
-        // Each kernel's own modules outside kernel/ are read with every other module of the
-        // run: the same file is often a candidate for the other kernels too.
-        let all: Vec<String> = out_of_tree.iter().flatten().cloned().collect();
+        found
+    }
+
+    /// Each kernel's own modules outside `kernel/`, read with every other module of the run:
+    /// the same file is often a candidate for the other kernels too.
+    fn own_modules(&mut self, found: &mut [FoundKernel]) {
+        let all: Vec<String> = found
+            .iter()
+            .flat_map(|kernel| kernel.out_of_tree.iter().cloned())
+            .collect();
         let mut read = self.read_ahead(&all).into_iter();
-        for ((tree, _, unreadable), paths) in found.iter_mut().zip(out_of_tree) {
-            for path in paths {
+        for kernel in found {
+            for path in std::mem::take(&mut kernel.out_of_tree) {
                 match self.register(&path, read.next().flatten(), true) {
-                    Some(module) => tree.add_out_of_tree(
+                    Some(module) => kernel.tree.add_out_of_tree(
                         self.base.join(&path),
                         &self.snapshot.modules[module].file,
                     ),
-                    None => unreadable.push(path),
+                    None => kernel.unreadable.push(path),
                 }
             }
         }
+    }
+
+    /// Each kernel's links, resolved to the modules they lead to (read on all cores).
+    fn links(&mut self, found: Vec<FoundKernel>) {
         let base_text = self.base.to_string_lossy().into_owned();
         let targets: Vec<Vec<Option<String>>> = found
             .iter()
-            .map(|(_, weak_updates, _)| {
-                weak_updates
+            .map(|kernel| {
+                kernel
+                    .weak_updates
                     .links
                     .iter()
                     .map(|link| resolve_link(&link.link, &link.target_text, &base_text))
@@ -330,25 +364,21 @@ impl Reader<'_> {
             })
             .collect();
         let all_targets: Vec<String> = targets.iter().flatten().flatten().cloned().collect();
-        let mut read: Vec<Option<ReadAhead>> = self.read_ahead(&all_targets);
-        read.reverse();
-        for ((tree, weak_updates, unreadable), targets) in found.into_iter().zip(targets) {
+        let mut read = self.read_ahead(&all_targets).into_iter();
+        for (kernel, targets) in found.into_iter().zip(targets) {
             let mut links = Vec::new();
-            for (link, target) in weak_updates.links.into_iter().zip(targets) {
+            for (link, target) in kernel.weak_updates.links.into_iter().zip(targets) {
                 let leads_to = match target {
-                    Some(path) => {
-                        let ahead = read.pop().flatten();
-                        match self.register(&path, ahead, false) {
-                            Some(module) => LinkTarget::Module(module),
-                            None => {
-                                self.warning(format!(
-                                    "{}: target cannot be read as a module, left alone",
-                                    self.base.join(&link.link).display()
-                                ));
-                                LinkTarget::Unreadable
-                            }
+                    Some(path) => match self.register(&path, read.next().flatten(), false) {
+                        Some(module) => LinkTarget::Module(module),
+                        None => {
+                            self.warning(format!(
+                                "{}: target cannot be read as a module, left alone",
+                                self.base.join(&link.link).display()
+                            ));
+                            LinkTarget::Unreadable
                         }
-                    }
+                    },
                     None => LinkTarget::Gone,
                 };
                 links.push(FoundLink {
@@ -358,13 +388,13 @@ impl Reader<'_> {
                 });
             }
             self.snapshot.kernels.insert(
-                tree.release.clone(),
+                kernel.tree.release.clone(),
                 KernelRead {
-                    tree,
+                    tree: kernel.tree,
                     links,
-                    occupied: weak_updates.occupied,
-                    leftovers: weak_updates.leftovers,
-                    unreadable,
+                    occupied: kernel.weak_updates.occupied,
+                    leftovers: kernel.weak_updates.leftovers,
+                    unreadable: kernel.unreadable,
                     index: None,
                 },
             );
