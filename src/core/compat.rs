@@ -89,6 +89,19 @@ impl Reason {
         }
     }
 
+    /// The module (or `vmlinux`) the reason names as the symbol's provider, if it names one.
+    pub fn provider(&self) -> Option<&str> {
+        match self {
+            Reason::CrcMismatch { provider, .. }
+            | Reason::ProviderNotInstalled { provider, .. }
+            | Reason::GplOnly { provider, .. }
+            | Reason::NamespaceNotImported { provider, .. }
+            | Reason::RestrictedExport { provider, .. }
+            | Reason::ProviderDoesNotFit { provider, .. } => Some(provider),
+            _ => None,
+        }
+    }
+
     /// A stable short name of the rule, for machine-readable output.
     pub fn rule(&self) -> &'static str {
         match self {

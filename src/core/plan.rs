@@ -363,13 +363,10 @@ impl StaleReasons<'_> {
 /// The modules a reason names as providers or cycle members.
 fn named_modules(reason: &Reason) -> Vec<&str> {
     match reason {
-        Reason::CrcMismatch { provider, .. }
-        | Reason::GplOnly { provider, .. }
-        | Reason::NamespaceNotImported { provider, .. }
-        | Reason::RestrictedExport { provider, .. }
-        | Reason::ProviderDoesNotFit { provider, .. } => vec![provider.as_str()],
         Reason::DependencyCycle { members } => members.iter().map(String::as_str).collect(),
-        _ => Vec::new(),
+        // Names a module that is not installed for the kernel: never a candidate.
+        Reason::ProviderNotInstalled { .. } => Vec::new(),
+        _ => reason.provider().into_iter().collect(),
     }
 }
 
@@ -422,18 +419,14 @@ fn judge_passed_over(
 /// build of that module is a candidate, another build of it may export the symbol. A `struct
 /// module` of another size, like every other reason, is the build's own.
 fn fails_on_its_own(verdict: &Verdict, candidate_providers: &BTreeSet<String>) -> bool {
-    verdict.reasons.iter().any(|reason| {
-        let provider = match reason {
-            Reason::ProviderDoesNotFit { .. } => return false,
-            Reason::CrcMismatch { provider, .. }
-            | Reason::GplOnly { provider, .. }
-            | Reason::NamespaceNotImported { provider, .. }
-            | Reason::RestrictedExport { provider, .. }
-            | Reason::ProviderNotInstalled { provider, .. } => provider,
-            _ => return true,
-        };
-        !candidate_providers.contains(&normalize_module_name(provider))
-    })
+    verdict
+        .reasons
+        .iter()
+        .any(|reason| match (reason, reason.provider()) {
+            (Reason::ProviderDoesNotFit { .. }, _) => false,
+            (_, Some(provider)) => !candidate_providers.contains(&normalize_module_name(provider)),
+            (_, None) => true,
+        })
 }
 
 fn builds_by_name_newest_first(
