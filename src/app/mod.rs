@@ -102,9 +102,9 @@ impl Session<'_> {
         }
         let _lock = self.lock()?;
         let snapshot = snapshot::read(self.base(), &self.request(run, given))?;
-        let plan = self.plan(&snapshot);
+        let mut plan = self.plan(&snapshot);
         self.recorded = snapshot.records.clone();
-        self.owed = plan.owed.clone();
+        self.owed = std::mem::take(&mut plan.owed);
         self.report(&snapshot, &plan, given);
         if !matches!(run, Run::Check | Run::Explain) {
             self.apply(&snapshot, &plan);

@@ -13,9 +13,6 @@ use std::thread::JoinHandle;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
-/// How many children run at once: one per core.
-pub use crate::cores::parallelism;
-
 /// Where the children's output goes.
 pub struct Output<'a> {
     pub stdout: Box<dyn Write + 'a>,

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::SystemTime;
 
-use crate::shell::children::{Output, parallelism, run_side_by_side};
+use crate::cores::parallelism;
+use crate::shell::children::{Output, run_side_by_side};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepmodError {

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use crate::core::cpio::{CpioError, ImageContents, leading_archives_end};
+use crate::cores::parallelism;
 use crate::shell::bounded::{IMAGE_LIMIT, ReadError, read_regular};
-use crate::shell::children::{Output, parallelism, run_side_by_side};
+use crate::shell::children::{Output, run_side_by_side};
 use crate::shell::decompress::{Compression, DecompressError, compression_of, decompress};
 
 /// How an initramfs is brought up to date.

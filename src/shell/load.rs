@@ -439,6 +439,11 @@ pub fn read_modules(paths: &[PathBuf]) -> Vec<ReadAhead> {
     })
 }
 
+/// [`ReadAhead::identity`] of one path, for a module not read ahead.
+pub fn module_identity(path: &Path) -> PathBuf {
+    identity(path, &Mutex::new(HashMap::new())).unwrap_or_else(|| path.to_owned())
+}
+
 /// `path` with every symlink resolved (`realpath`), `None` when it cannot be. A module that
 /// is not itself a symlink is its directory's real path plus its name: directories are
 /// resolved once each (in `directories`), not once per module, a readlink per component.

@@ -14,7 +14,7 @@ use crate::shell::depmod::{DepListing, read_modules_dep};
 use crate::shell::links::{WeakUpdates, read_weak_updates};
 use crate::shell::load::{
     KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernels_shallow,
-    module_files, read_modules,
+    module_files, module_identity, read_modules,
 };
 use crate::shell::owed::{Owed, read_owed};
 
@@ -222,7 +222,7 @@ impl Reader<'_> {
         let absolute = self.base.join(path);
         let identity = match &ahead {
             Some(ahead) => ahead.identity.clone(),
-            None => std::fs::canonicalize(&absolute).unwrap_or_else(|_| absolute.clone()),
+            None => module_identity(&absolute),
         };
         if let Some(known) = self.by_identity.get(&identity) {
             return *known;
