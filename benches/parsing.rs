@@ -76,6 +76,12 @@ fn symvers_gunzip_and_parse(c: &mut Criterion) {
 /// a batch of modules.
 const LOOKUPS: &[usize] = &[10, 100, 1_000, 10_000];
 
+/// About `count` of `names`, spread evenly over them.
+fn spread(names: &[String], count: usize) -> Vec<&str> {
+    let step = (names.len() / count).max(1);
+    names.iter().step_by(step).map(String::as_str).collect()
+}
+
 /// Reading a symvers to look up N of its symbols, as a run does for each kernel: the cost
 /// beyond the parse should grow with N, not with the ~30,000 lines of the file.
 fn symvers_lookup(c: &mut Criterion) {
@@ -85,8 +91,7 @@ fn symvers_lookup(c: &mut Criterion) {
     let names: Vec<String> = all.iter().map(|entry| entry.export.name.clone()).collect();
     let mut group = c.benchmark_group("symvers_parse_and_lookup");
     for &count in LOOKUPS {
-        let step = (names.len() / count).max(1);
-        let wanted: Vec<&str> = names.iter().step_by(step).map(String::as_str).collect();
+        let wanted = spread(&names, count);
         group.throughput(Throughput::Elements(wanted.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(count), &wanted, |b, wanted| {
             b.iter(|| {
@@ -102,8 +107,7 @@ fn symvers_lookup(c: &mut Criterion) {
     group.finish();
     let mut group = c.benchmark_group("symvers_lookup_parsed");
     for &count in LOOKUPS {
-        let step = (names.len() / count).max(1);
-        let wanted: Vec<&str> = names.iter().step_by(step).map(String::as_str).collect();
+        let wanted = spread(&names, count);
         group.throughput(Throughput::Elements(wanted.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(count), &wanted, |b, wanted| {
             b.iter(|| {

@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::time::Duration;
 
@@ -204,8 +205,6 @@ fn a_dangling_link_with_a_non_utf8_name_is_left_alone_once_and_for_all() {
         "no depmod, no change"
     );
 }
-
-use std::os::unix::ffi::OsStrExt;
 
 #[test]
 fn a_symlinked_kernel_directory_is_refused_not_given_dangling_links() {
