@@ -11,6 +11,16 @@ use common::*;
 
 /// Regular files below the root the run opened more than once, with how often.
 fn opened_twice(root: &Root, args: &[&str], stdin: &str) -> BTreeMap<String, usize> {
+    opened_twice_via(root, root.path(), args, stdin)
+}
+
+/// [`opened_twice`], the root named by `base` (the root itself, or a symlink to it).
+fn opened_twice_via(
+    root: &Root,
+    base: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> BTreeMap<String, usize> {
     let log = root.path().join("strace.log");
     let mut child = spawn_guarded(
         Command::new("strace")
@@ -26,7 +36,7 @@ fn opened_twice(root: &Root, args: &[&str], stdin: &str) -> BTreeMap<String, usi
             .arg(&log)
             .arg(env!("CARGO_BIN_EXE_weak-modules"))
             .arg("--basedir")
-            .arg(root.path())
+            .arg(base)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -41,7 +51,11 @@ fn opened_twice(root: &Root, args: &[&str], stdin: &str) -> BTreeMap<String, usi
         .write_all(stdin.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().code().is_some());
-    let prefix = format!("{}/", root.path().display());
+    // Opened by the name given or by the resolved one, a file counts as one.
+    let prefixes = [
+        format!("{}/", base.display()),
+        format!("{}/", root.path().display()),
+    ];
     let mut opened: BTreeMap<String, usize> = BTreeMap::new();
     for line in std::fs::read_to_string(&log).unwrap().lines() {
         if line.contains("O_DIRECTORY") {
@@ -50,7 +64,10 @@ fn opened_twice(root: &Root, args: &[&str], stdin: &str) -> BTreeMap<String, usi
         let Some(path) = line.split('"').nth(1) else {
             continue;
         };
-        if let Some(below) = path.strip_prefix(&prefix) {
+        if let Some(below) = prefixes
+            .iter()
+            .find_map(|prefix| path.strip_prefix(prefix.as_str()))
+        {
             *opened.entry(below.to_owned()).or_default() += 1;
         }
     }
@@ -78,4 +95,21 @@ fn every_mode_opens_each_file_of_the_tree_once() {
             "{args:?}"
         );
     }
+}
+
+#[test]
+fn a_root_reached_through_a_symlink_is_read_once_too() {
+    let root = Root::new();
+    let outside = tempfile::tempdir().unwrap();
+    let base = outside.path().join("root");
+    std::os::unix::fs::symlink(root.path(), &base).unwrap();
+    let given = format!(
+        "{}\n",
+        base.join(format!("lib/modules/{K50}/extra/fx/fxmisc.ko"))
+            .display()
+    );
+    assert_eq!(
+        opened_twice_via(&root, &base, &["--dry-run", "--add-modules"], &given),
+        BTreeMap::new()
+    );
 }

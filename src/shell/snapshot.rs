@@ -3,7 +3,7 @@
 //! file the run may offer or finds linked. Each file is read once, on all cores where there are
 //! many; the rest of the run works from this and never reads the tree again until it applies.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::core::index::{IndexMismatch, index_mismatch};
@@ -100,6 +100,7 @@ pub fn read(base: &Path, request: &Request) -> Result<Snapshot, LoadError> {
         base,
         snapshot: Snapshot::default(),
         by_identity: HashMap::new(),
+        read_paths: HashSet::new(),
         modules_deps: HashMap::new(),
     };
     reader.installed()?;
@@ -152,6 +153,8 @@ struct Reader<'b> {
     /// Module ids by the path with every symlink resolved (`None`: unreadable), so that two
     /// names of one file are read once.
     by_identity: HashMap<PathBuf, Option<usize>>,
+    /// Paths already read ahead (each then registered by its caller), as named.
+    read_paths: HashSet<PathBuf>,
     /// Each kernel's `modules.dep`, read at most once.
     modules_deps: HashMap<String, Option<Vec<u8>>>,
 }
@@ -202,15 +205,16 @@ impl Reader<'_> {
 
     /// Reads the modules at these base-relative paths on all cores, each path not read yet
     /// once; `None` for the others.
-    fn read_ahead(&self, paths: &[String]) -> Vec<Option<ReadAhead>> {
+    fn read_ahead(&mut self, paths: &[String]) -> Vec<Option<ReadAhead>> {
         let absolute: Vec<PathBuf> = paths.iter().map(|path| self.base.join(path)).collect();
         let mut unread: Vec<PathBuf> = absolute
             .iter()
-            .filter(|path| !self.by_identity.contains_key(*path))
+            .filter(|path| !self.read_paths.contains(*path))
             .cloned()
             .collect();
         unread.sort();
         unread.dedup();
+        self.read_paths.extend(unread.iter().cloned());
         let mut read: HashMap<PathBuf, ReadAhead> =
             unread.iter().cloned().zip(read_modules(&unread)).collect();
         absolute.iter().map(|path| read.remove(path)).collect()
