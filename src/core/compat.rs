@@ -13,7 +13,7 @@ use hashbrown::{HashMap, HashSet};
 
 use crate::core::abi::{Export, VersionTable};
 use crate::core::elf::ModuleFacts;
-use crate::core::kernel::{KernelAbi, Provider, normalize_module_name, vermagic_tail};
+use crate::core::kernel::{KernelAbi, normalize_module_name, vermagic_tail};
 
 /// A module considered for a kernel's `weak-updates/`.
 #[derive(Debug, Clone, Copy)]
@@ -218,8 +218,18 @@ pub fn is_gpl_compatible(license: Option<&str>) -> bool {
 
 /// Decides every candidate against one kernel.
 pub fn decide(kernel: &KernelAbi, candidates: &[Candidate]) -> Vec<Verdict> {
-    let prepared: Vec<Prepared> = candidates.iter().map(Prepared::new).collect();
-    let offered = candidate_exports(kernel, candidates);
+    let prepared: Vec<Prepared> = candidates
+        .iter()
+        .map(|candidate| Prepared::new(kernel, *candidate))
+        .collect();
+    let chosen: Vec<&Prepared> = prepared.iter().collect();
+    decide_prepared(&chosen)
+}
+
+/// Decides candidates prepared against one kernel (see [`Prepared`]): what they take from each
+/// other, to a fixed point. Deciding again with another choice of candidates redoes only that.
+pub fn decide_prepared(candidates: &[&Prepared]) -> Vec<Verdict> {
+    let offered = candidate_exports(candidates);
     let mut fallen = vec![false; candidates.len()];
     let mut verdicts = vec![Verdict::default(); candidates.len()];
     // A verdict depends on the other candidates only through the ones it `uses`: after the
@@ -227,12 +237,11 @@ pub fn decide(kernel: &KernelAbi, candidates: &[Candidate]) -> Vec<Verdict> {
     let mut pending = vec![true; candidates.len()];
     loop {
         let context = Context {
-            kernel,
             candidates,
             offered: &offered,
             fallen: &fallen,
         };
-        for (index, candidate) in prepared.iter().enumerate() {
+        for (index, candidate) in candidates.iter().enumerate() {
             if pending[index] && !fallen[index] {
                 verdicts[index] = context.check(candidate);
             }
@@ -264,16 +273,13 @@ pub fn decide(kernel: &KernelAbi, candidates: &[Candidate]) -> Vec<Verdict> {
 /// Symbols candidates offer each other: the first candidate exporting a name wins. A
 /// candidate shadowed by the kernel's own module of that name offers nothing, because the
 /// kernel's module is the one that loads.
-fn candidate_exports<'a>(
-    kernel: &KernelAbi,
-    candidates: &[Candidate<'a>],
-) -> HashMap<&'a str, (usize, &'a Export)> {
+fn candidate_exports<'a>(candidates: &[&Prepared<'a>]) -> HashMap<&'a str, (usize, &'a Export)> {
     let mut offered = HashMap::new();
     for (index, candidate) in candidates.iter().enumerate() {
-        if kernel.ships_module(candidate.name) {
+        if candidate.shadowed {
             continue;
         }
-        for export in &candidate.facts.exports {
+        for export in &candidate.candidate.facts.exports {
             offered
                 .entry(export.name.as_str())
                 .or_insert((index, export));
@@ -282,28 +288,236 @@ fn candidate_exports<'a>(
     offered
 }
 
-/// Per-candidate lookups computed once.
-struct Prepared<'a> {
-    candidate: &'a Candidate<'a>,
-    versions: Option<HashMap<&'a str, u32>>,
-    imported: HashSet<&'a str>,
+/// A candidate checked against the kernel alone: every check whose outcome no other candidate
+/// can change is made once, and the symbols the kernel does not offer are kept for each
+/// decision to resolve among the candidates. Made once per kernel and build, it is what lets a
+/// plan decide many choices of builds cheaply.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    pub candidate: Candidate<'a>,
+    /// The kernel ships a module of the same name.
+    shadowed: bool,
     gpl_ok: bool,
+    /// The loader's checks in its order.
+    steps: Vec<Step<'a>>,
+}
+
+/// One of a prepared candidate's checks.
+#[derive(Debug)]
+enum Step<'a> {
+    /// Failed against the kernel, whatever the other candidates.
+    Fails(Reason),
+    /// The kernel does not offer the symbol: another candidate may, else `unoffered` says
+    /// what the loader does.
+    FromCandidates {
+        symbol: &'a str,
+        need: Need,
+        unoffered: Option<Reason>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Need {
+    /// A modversions record without an import (`module_layout`): only its CRC is checked.
+    Version(u32),
+    /// An import, with the CRC the module was built against, if it has one.
+    Import(Option<u32>),
 }
 
 impl<'a> Prepared<'a> {
-    fn new(candidate: &'a Candidate<'a>) -> Self {
-        Prepared {
+    pub fn new(kernel: &KernelAbi, candidate: Candidate<'a>) -> Self {
+        let facts = candidate.facts;
+        let mut prepared = Prepared {
             candidate,
-            versions: candidate.facts.versions.as_ref().map(version_map),
-            imported: candidate
-                .facts
-                .imports
-                .iter()
-                .map(|import| import.name.as_str())
-                .collect(),
-            gpl_ok: is_gpl_compatible(candidate.facts.license.as_deref()),
+            shadowed: kernel.ships_module(candidate.name),
+            gpl_ok: is_gpl_compatible(facts.license.as_deref()),
+            steps: Vec::new(),
+        };
+        prepared.check_this_module_size(kernel);
+        if facts.versions.is_none() && candidate.built_for != kernel.release {
+            prepared.fails(Reason::NoModversions);
+        }
+        let versions: Option<HashMap<&str, u32>> = facts.versions.as_ref().map(version_map);
+        prepared.check_unreferenced_versions(kernel);
+        prepared.check_vermagic(kernel);
+        for import in &facts.imports {
+            let name = import_name(facts, &import.name);
+            let crc = versions
+                .as_ref()
+                .and_then(|versions| versions.get(name).copied());
+            prepared.check_import(kernel, name, import.weak, crc);
+        }
+        prepared
+    }
+
+    fn fails(&mut self, reason: Reason) {
+        self.steps.push(Step::Fails(reason));
+    }
+
+    /// The loader's first check of the image: its `struct module` is copied over the
+    /// kernel's, so the sizes must agree. Skipped when either size is unknown.
+    fn check_this_module_size(&mut self, kernel: &KernelAbi) {
+        let (Some(module), Some(kernel)) = (
+            self.candidate.facts.this_module_size,
+            kernel.this_module_size,
+        ) else {
+            return;
+        };
+        if module != kernel {
+            self.fails(Reason::ThisModuleSize { module, kernel });
         }
     }
+
+    /// Records modpost added without an import, `module_layout` above all: the loader checks
+    /// it before anything else.
+    fn check_unreferenced_versions(&mut self, kernel: &KernelAbi) {
+        let facts = self.candidate.facts;
+        let Some(table) = &facts.versions else {
+            return;
+        };
+        let imported: HashSet<&str> = facts
+            .imports
+            .iter()
+            .map(|import| import.name.as_str())
+            .collect();
+        for entry in &table.entries {
+            if imported.contains(entry.name.as_str()) {
+                continue;
+            }
+            match kernel.lookup(&entry.name) {
+                Some((export, provider)) => {
+                    if let Some(reason) =
+                        crc_mismatch(&entry.name, entry.crc, export, || provider.to_string())
+                    {
+                        self.fails(reason);
+                    }
+                }
+                None => self.steps.push(Step::FromCandidates {
+                    symbol: &entry.name,
+                    need: Need::Version(entry.crc),
+                    unoffered: None,
+                }),
+            }
+        }
+    }
+
+    fn check_vermagic(&mut self, kernel: &KernelAbi) {
+        let Some(vermagic) = &self.candidate.facts.vermagic else {
+            self.fails(Reason::NoVermagic);
+            return;
+        };
+        let Some(kernel_tail) = &kernel.vermagic_tail else {
+            return;
+        };
+        let module_tail = vermagic_tail(vermagic);
+        if module_tail != kernel_tail {
+            self.fails(Reason::VermagicMismatch {
+                module: module_tail.to_owned(),
+                kernel: kernel_tail.clone(),
+            });
+        }
+    }
+
+    fn check_import(&mut self, kernel: &KernelAbi, symbol: &'a str, weak: bool, crc: Option<u32>) {
+        let Some((export, provider)) = kernel.lookup(symbol) else {
+            let unoffered = if weak || LOADER_SYMBOLS.contains(&symbol) {
+                None
+            } else {
+                Some(match kernel.absent_provider(symbol) {
+                    Some(provider) => Reason::ProviderNotInstalled {
+                        symbol: symbol.to_owned(),
+                        provider,
+                    },
+                    None => Reason::MissingSymbol {
+                        symbol: symbol.to_owned(),
+                    },
+                })
+            };
+            self.steps.push(Step::FromCandidates {
+                symbol,
+                need: Need::Import(crc),
+                unoffered,
+            });
+            return;
+        };
+        let mut reasons = Vec::new();
+        self.check_export(symbol, export, crc, || provider.to_string(), &mut reasons);
+        for reason in reasons {
+            self.fails(reason);
+        }
+    }
+
+    /// The checks of an import the export resolves: GPL-only, CRC, namespace.
+    fn check_export(
+        &self,
+        symbol: &str,
+        export: &Export,
+        crc: Option<u32>,
+        provider: impl Fn() -> String,
+        reasons: &mut Vec<Reason>,
+    ) {
+        if export.gpl_only && !self.gpl_ok {
+            reasons.push(Reason::GplOnly {
+                symbol: symbol.to_owned(),
+                provider: provider(),
+                license: self.candidate.facts.license.clone(),
+            });
+            return;
+        }
+        if let Some(reason) = crc.and_then(|crc| crc_mismatch(symbol, crc, export, &provider)) {
+            reasons.push(reason);
+        }
+        if let Some(reason) = self.namespace_refused(symbol, export, provider) {
+            reasons.push(reason);
+        }
+    }
+
+    fn namespace_refused(
+        &self,
+        symbol: &str,
+        export: &Export,
+        provider: impl Fn() -> String,
+    ) -> Option<Reason> {
+        let namespace = export.namespace.as_deref().filter(|ns| !ns.is_empty())?;
+        if let Some(globs) = namespace.strip_prefix("module:") {
+            let name = normalize_module_name(self.candidate.name);
+            let allowed = globs
+                .split(',')
+                .any(|glob| glob_matches(&normalize_module_name(glob), &name));
+            return (!allowed).then(|| Reason::RestrictedExport {
+                symbol: symbol.to_owned(),
+                namespace: namespace.to_owned(),
+                provider: provider(),
+            });
+        }
+        let imported = self
+            .candidate
+            .facts
+            .import_ns
+            .iter()
+            .any(|ns| ns == namespace);
+        (!imported).then(|| Reason::NamespaceNotImported {
+            symbol: symbol.to_owned(),
+            namespace: namespace.to_owned(),
+            provider: provider(),
+        })
+    }
+}
+
+/// An exporter without a CRC (or with CRC 0, an asm export) accepts any.
+fn crc_mismatch(
+    symbol: &str,
+    module_crc: u32,
+    export: &Export,
+    provider: impl Fn() -> String,
+) -> Option<Reason> {
+    let kernel_crc = export.crc.filter(|crc| *crc != 0)?;
+    (kernel_crc != module_crc).then(|| Reason::CrcMismatch {
+        symbol: symbol.to_owned(),
+        module_crc,
+        kernel_crc,
+        provider: provider(),
+    })
 }
 
 fn version_map(table: &VersionTable) -> HashMap<&str, u32> {
@@ -314,205 +528,65 @@ fn version_map(table: &VersionTable) -> HashMap<&str, u32> {
         .collect()
 }
 
-/// Where a symbol resolves for a candidate.
-enum Resolved<'a> {
-    Kernel(&'a Export, Provider<'a>),
-    Candidate(usize, &'a Export),
-}
-
+/// One decision's view of the other candidates.
 struct Context<'k, 'a> {
-    kernel: &'k KernelAbi<'k>,
-    candidates: &'k [Candidate<'a>],
+    candidates: &'k [&'k Prepared<'a>],
     offered: &'k HashMap<&'a str, (usize, &'a Export)>,
     fallen: &'k [bool],
 }
 
-impl<'k, 'a> Context<'k, 'a> {
-    fn resolve(&self, symbol: &str) -> Option<Resolved<'k>> {
-        if let Some((export, provider)) = self.kernel.lookup(symbol) {
-            return Some(Resolved::Kernel(export, provider));
-        }
-        self.offered
-            .get(symbol)
-            .map(|&(index, export)| Resolved::Candidate(index, export))
-    }
-
-    fn provider_name(&self, resolved: &Resolved) -> String {
-        match resolved {
-            Resolved::Kernel(_, provider) => provider.to_string(),
-            Resolved::Candidate(index, _) => self.candidates[*index].name.to_owned(),
-        }
-    }
-
+impl Context<'_, '_> {
     fn check(&self, prepared: &Prepared) -> Verdict {
-        let candidate = prepared.candidate;
         let mut verdict = Verdict {
-            shadowed: self.kernel.ships_module(candidate.name),
+            shadowed: prepared.shadowed,
             ..Verdict::default()
         };
-        self.check_this_module_size(candidate, &mut verdict);
-        if prepared.versions.is_none() && candidate.built_for != self.kernel.release {
-            verdict.reasons.push(Reason::NoModversions);
-        }
-        self.check_unreferenced_versions(prepared, &mut verdict);
-        self.check_vermagic(candidate, &mut verdict);
-        for import in &candidate.facts.imports {
-            let name = import_name(candidate.facts, &import.name);
-            self.check_import(prepared, name, import.weak, &mut verdict);
+        for step in &prepared.steps {
+            match step {
+                Step::Fails(reason) => verdict.reasons.push(reason.clone()),
+                Step::FromCandidates {
+                    symbol,
+                    need,
+                    unoffered,
+                } => match self.offered.get(symbol) {
+                    Some(&(index, export)) => {
+                        self.check_offered(prepared, symbol, *need, index, export, &mut verdict)
+                    }
+                    None => verdict.reasons.extend(unoffered.iter().cloned()),
+                },
+            }
         }
         verdict
     }
 
-    /// Records modpost added without an import, `module_layout` above all: the loader checks
-    /// it before anything else.
-    fn check_unreferenced_versions(&self, prepared: &Prepared, verdict: &mut Verdict) {
-        let Some(table) = &prepared.candidate.facts.versions else {
-            return;
-        };
-        for entry in &table.entries {
-            if prepared.imported.contains(entry.name.as_str()) {
-                continue;
-            }
-            if let Some(resolved) = self.resolve(&entry.name) {
-                self.check_crc(&entry.name, entry.crc, &resolved, verdict);
-            }
-        }
-    }
-
-    /// The loader's first check of the image: its `struct module` is copied over the
-    /// kernel's, so the sizes must agree. Skipped when either size is unknown.
-    fn check_this_module_size(&self, candidate: &Candidate, verdict: &mut Verdict) {
-        let (Some(module), Some(kernel)) = (
-            candidate.facts.this_module_size,
-            self.kernel.this_module_size,
-        ) else {
-            return;
-        };
-        if module != kernel {
-            verdict
-                .reasons
-                .push(Reason::ThisModuleSize { module, kernel });
-        }
-    }
-
-    fn check_vermagic(&self, candidate: &Candidate, verdict: &mut Verdict) {
-        let Some(vermagic) = &candidate.facts.vermagic else {
-            verdict.reasons.push(Reason::NoVermagic);
-            return;
-        };
-        let Some(kernel_tail) = &self.kernel.vermagic_tail else {
-            return;
-        };
-        let module_tail = vermagic_tail(vermagic);
-        if module_tail != kernel_tail {
-            verdict.reasons.push(Reason::VermagicMismatch {
-                module: module_tail.to_owned(),
-                kernel: kernel_tail.clone(),
-            });
-        }
-    }
-
-    fn check_import(&self, prepared: &Prepared, symbol: &str, weak: bool, verdict: &mut Verdict) {
-        let Some(resolved) = self.resolve(symbol) else {
-            if weak || LOADER_SYMBOLS.contains(&symbol) {
-                return;
-            }
-            verdict
-                .reasons
-                .push(match self.kernel.absent_provider(symbol) {
-                    Some(provider) => Reason::ProviderNotInstalled {
-                        symbol: symbol.to_owned(),
-                        provider,
-                    },
-                    None => Reason::MissingSymbol {
-                        symbol: symbol.to_owned(),
-                    },
-                });
-            return;
-        };
-        let provider = self.provider_name(&resolved);
-        let export = match resolved {
-            Resolved::Candidate(index, export) => {
-                verdict.uses.insert(index);
-                if self.fallen[index] {
-                    verdict.reasons.push(Reason::ProviderDoesNotFit {
-                        symbol: symbol.to_owned(),
-                        provider,
-                    });
-                    return;
-                }
-                export
-            }
-            Resolved::Kernel(export, _) => export,
-        };
-        if export.gpl_only && !prepared.gpl_ok {
-            verdict.reasons.push(Reason::GplOnly {
-                symbol: symbol.to_owned(),
-                provider,
-                license: prepared.candidate.facts.license.clone(),
-            });
-            return;
-        }
-        if let Some(module_crc) = prepared
-            .versions
-            .as_ref()
-            .and_then(|versions| versions.get(symbol))
-        {
-            self.check_crc(symbol, *module_crc, &resolved, verdict);
-        }
-        self.check_namespace(prepared.candidate, symbol, export, provider, verdict);
-    }
-
-    fn check_crc(&self, symbol: &str, module_crc: u32, resolved: &Resolved, verdict: &mut Verdict) {
-        let export = match resolved {
-            Resolved::Kernel(export, _) | Resolved::Candidate(_, export) => export,
-        };
-        // An exporter without a CRC (or with CRC 0, an asm export) accepts any.
-        let Some(kernel_crc) = export.crc.filter(|crc| *crc != 0) else {
-            return;
-        };
-        if kernel_crc != module_crc {
-            verdict.reasons.push(Reason::CrcMismatch {
-                symbol: symbol.to_owned(),
-                module_crc,
-                kernel_crc,
-                provider: self.provider_name(resolved),
-            });
-        }
-    }
-
-    fn check_namespace(
+    fn check_offered(
         &self,
-        candidate: &Candidate,
+        prepared: &Prepared,
         symbol: &str,
+        need: Need,
+        index: usize,
         export: &Export,
-        provider: String,
         verdict: &mut Verdict,
     ) {
-        let Some(namespace) = export.namespace.as_deref().filter(|ns| !ns.is_empty()) else {
-            return;
-        };
-        if let Some(globs) = namespace.strip_prefix("module:") {
-            let name = normalize_module_name(candidate.name);
-            let allowed = globs
-                .split(',')
-                .any(|glob| glob_matches(&normalize_module_name(glob), &name));
-            if !allowed {
-                verdict.reasons.push(Reason::RestrictedExport {
-                    symbol: symbol.to_owned(),
-                    namespace: namespace.to_owned(),
-                    provider,
-                });
+        let provider = || self.candidates[index].candidate.name.to_owned();
+        let crc = match need {
+            Need::Version(crc) => {
+                verdict
+                    .reasons
+                    .extend(crc_mismatch(symbol, crc, export, provider));
+                return;
             }
+            Need::Import(crc) => crc,
+        };
+        verdict.uses.insert(index);
+        if self.fallen[index] {
+            verdict.reasons.push(Reason::ProviderDoesNotFit {
+                symbol: symbol.to_owned(),
+                provider: provider(),
+            });
             return;
         }
-        if !candidate.facts.import_ns.iter().any(|ns| ns == namespace) {
-            verdict.reasons.push(Reason::NamespaceNotImported {
-                symbol: symbol.to_owned(),
-                namespace: namespace.to_owned(),
-                provider,
-            });
-        }
+        prepared.check_export(symbol, export, crc, provider, &mut verdict.reasons);
     }
 }
 
@@ -528,12 +602,12 @@ fn import_name<'n>(facts: &ModuleFacts, name: &'n str) -> &'n str {
 
 /// Marks every candidate on a dependency cycle among the still-standing ones as fallen.
 /// Returns whether any was found.
-fn break_cycles(candidates: &[Candidate], verdicts: &mut [Verdict], fallen: &mut [bool]) -> bool {
+fn break_cycles(candidates: &[&Prepared], verdicts: &mut [Verdict], fallen: &mut [bool]) -> bool {
     let mut found = false;
     for cycle in cycles(verdicts, fallen) {
         let members: Vec<String> = cycle
             .iter()
-            .map(|index| candidates[*index].name.to_owned())
+            .map(|index| candidates[*index].candidate.name.to_owned())
             .collect();
         for index in cycle {
             verdicts[index].reasons.push(Reason::DependencyCycle {

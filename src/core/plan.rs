@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::core::compat::{Candidate, Reason, Verdict, decide};
+use crate::core::compat::{Candidate, Prepared, Reason, Verdict, decide_prepared};
 use crate::core::elf::ModuleFacts;
 use crate::core::kernel::{KernelAbi, normalize_module_name};
 use crate::core::paths::{link_subpath, link_target, weak_updates_dir};
@@ -187,9 +187,10 @@ pub fn plan_kernel(
     // A build whose link cannot be placed is taken out and the kernel planned again without
     // it, so that nothing is decided as though it were there.
     let mut blocked: Vec<(BlockedLink, Status)> = Vec::new();
+    let decider = Decider::new(kernel, builds);
     let (mut statuses, desired) = loop {
         let unavailable: BTreeSet<usize> = blocked.iter().map(|(b, _)| b.build).collect();
-        let statuses = choose_builds(kernel, builds, &linked, &unavailable);
+        let statuses = choose_builds(kernel, builds, &decider, &linked, &unavailable);
         let desired = desired_links(&kernel.release, builds, &statuses, existing);
         let newly = blocked_links(&desired, existing, occupied);
         if newly.is_empty() {
@@ -254,6 +255,7 @@ fn blocked_links(
 fn choose_builds(
     kernel: &KernelAbi,
     builds: &[Build],
+    decider: &Decider,
     linked: &BTreeSet<usize>,
     unavailable: &BTreeSet<usize>,
 ) -> Vec<Status> {
@@ -272,7 +274,7 @@ fn choose_builds(
                 standing.unwrap_or(group[0])
             })
             .collect();
-        let verdicts = decide(kernel, &candidates_of(builds, &chosen));
+        let verdicts = decider.decide(&chosen);
         let providers: BTreeSet<String> = chosen
             .iter()
             .map(|&i| builds[i].name)
@@ -294,9 +296,9 @@ fn choose_builds(
                 excluded_in: &excluded_in,
                 chosen: &chosen,
             };
-            stale.rejudge(kernel, builds, &mut excluded);
+            stale.rejudge(decider, &mut excluded);
             let mut statuses = statuses(kernel, builds, &by_name, &chosen, &verdicts, excluded);
-            judge_passed_over(kernel, builds, &chosen, &mut statuses);
+            judge_passed_over(decider, &chosen, &mut statuses);
             return statuses;
         }
         rounds.push(chosen);
@@ -315,12 +317,7 @@ struct StaleReasons<'p> {
 }
 
 impl StaleReasons<'_> {
-    fn rejudge(
-        &self,
-        kernel: &KernelAbi,
-        builds: &[Build],
-        excluded: &mut BTreeMap<usize, Vec<Reason>>,
-    ) {
+    fn rejudge(&self, decider: &Decider, excluded: &mut BTreeMap<usize, Vec<Reason>>) {
         let group_of: BTreeMap<&str, usize> = self
             .by_name
             .keys()
@@ -352,7 +349,7 @@ impl StaleReasons<'_> {
             };
             let mut swapped = self.chosen.to_vec();
             swapped[slot] = build;
-            let verdict = &decide(kernel, &candidates_of(builds, &swapped))[slot];
+            let verdict = &decider.decide(&swapped)[slot];
             if !verdict.fits() {
                 *reasons = verdict.reasons.clone();
             }
@@ -370,25 +367,44 @@ fn named_modules(reason: &Reason) -> Vec<&str> {
     }
 }
 
-fn candidates_of<'a>(builds: &[Build<'a>], chosen: &[usize]) -> Vec<Candidate<'a>> {
-    chosen
-        .iter()
-        .map(|&i| Candidate {
-            name: builds[i].name,
-            built_for: builds[i].built_for,
-            facts: builds[i].facts,
-        })
-        .collect()
+/// Every build the kernel may take, checked against the kernel once (see [`Prepared`]), so
+/// that each choice of builds costs only what the builds take from each other.
+struct Decider<'a> {
+    /// By build; `None` for builds made for the kernel itself, which are never candidates.
+    prepared: Vec<Option<Prepared<'a>>>,
+}
+
+impl<'a> Decider<'a> {
+    fn new(kernel: &KernelAbi, builds: &[Build<'a>]) -> Self {
+        let prepared = builds
+            .iter()
+            .map(|build| {
+                (build.built_for != kernel.release).then(|| {
+                    let candidate = Candidate {
+                        name: build.name,
+                        built_for: build.built_for,
+                        facts: build.facts,
+                    };
+                    Prepared::new(kernel, candidate)
+                })
+            })
+            .collect();
+        Decider { prepared }
+    }
+
+    /// The verdicts of these builds (indices of builds for other kernels), taken together.
+    fn decide(&self, chosen: &[usize]) -> Vec<Verdict> {
+        let candidates: Vec<&Prepared> = chosen
+            .iter()
+            .filter_map(|&build| self.prepared[build].as_ref())
+            .collect();
+        decide_prepared(&candidates)
+    }
 }
 
 /// A build passed over for a newer one is still judged, in the newer one's place, so that the
 /// report can say whether it would have fitted.
-fn judge_passed_over(
-    kernel: &KernelAbi,
-    builds: &[Build],
-    chosen: &[usize],
-    statuses: &mut [Status],
-) {
+fn judge_passed_over(decider: &Decider, chosen: &[usize], statuses: &mut [Status]) {
     let passed_over: Vec<(usize, usize)> = statuses
         .iter()
         .enumerate()
@@ -403,7 +419,7 @@ fn judge_passed_over(
             .map(|&i| if i == winner { build } else { i })
             .collect();
         let position = swapped.iter().position(|&i| i == build).unwrap_or(0);
-        let verdict = &decide(kernel, &candidates_of(builds, &swapped))[position];
+        let verdict = &decider.decide(&swapped)[position];
         if !verdict.fits() {
             statuses[build] = Status::DoesNotFit(verdict.reasons.clone());
         }
