@@ -3,6 +3,11 @@ use std::process::ExitCode;
 
 use weak_modules::cli::{self, CliExit};
 
+// The decision allocates many small, short-lived strings on every core; glibc's per-thread
+// arenas grow by page faults and consolidate on free, mimalloc's thread-local pages do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let mut parsed = match cli::parse(std::env::args_os(), running_release) {
         Ok(parsed) => parsed,
