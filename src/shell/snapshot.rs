@@ -3,7 +3,7 @@
 //! file the run may offer or finds linked. Each file is read once, on all cores where there are
 //! many; the rest of the run works from this and never reads the tree again until it applies.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::core::index::{IndexMismatch, index_mismatch};
@@ -100,7 +100,7 @@ pub fn read(base: &Path, request: &Request) -> Result<Snapshot, LoadError> {
         base,
         snapshot: Snapshot::default(),
         by_identity: HashMap::new(),
-        read_paths: HashSet::new(),
+        read_paths: HashMap::new(),
         modules_deps: HashMap::new(),
     };
     reader.installed()?;
@@ -153,8 +153,9 @@ struct Reader<'b> {
     /// Module ids by the path with every symlink resolved (`None`: unreadable), so that two
     /// names of one file are read once.
     by_identity: HashMap<PathBuf, Option<usize>>,
-    /// Paths already read ahead (each then registered by its caller), as named.
-    read_paths: HashSet<PathBuf>,
+    /// Paths already read ahead (each then registered by its caller), as named, with their
+    /// identities.
+    read_paths: HashMap<PathBuf, PathBuf>,
     /// Each kernel's `modules.dep`, read at most once.
     modules_deps: HashMap<String, Option<Vec<u8>>>,
 }
@@ -209,14 +210,16 @@ impl Reader<'_> {
         let absolute: Vec<PathBuf> = paths.iter().map(|path| self.base.join(path)).collect();
         let mut unread: Vec<PathBuf> = absolute
             .iter()
-            .filter(|path| !self.read_paths.contains(*path))
+            .filter(|path| !self.read_paths.contains_key(*path))
             .cloned()
             .collect();
         unread.sort();
         unread.dedup();
-        self.read_paths.extend(unread.iter().cloned());
-        let mut read: HashMap<PathBuf, ReadAhead> =
-            unread.iter().cloned().zip(read_modules(&unread)).collect();
+        let read_now = read_modules(&unread);
+        let mut read: HashMap<PathBuf, ReadAhead> = unread.into_iter().zip(read_now).collect();
+        for (path, ahead) in &read {
+            self.read_paths.insert(path.clone(), ahead.identity.clone());
+        }
         absolute.iter().map(|path| read.remove(path)).collect()
     }
 
@@ -226,7 +229,10 @@ impl Reader<'_> {
         let absolute = self.base.join(path);
         let identity = match &ahead {
             Some(ahead) => ahead.identity.clone(),
-            None => module_identity(&absolute),
+            None => match self.read_paths.get(&absolute) {
+                Some(identity) => identity.clone(),
+                None => module_identity(&absolute),
+            },
         };
         if let Some(known) = self.by_identity.get(&identity) {
             return *known;
