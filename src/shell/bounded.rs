@@ -1,7 +1,7 @@
 //! Reading a file whose size nobody vouches for: only regular files are opened (a FIFO or a
 //! device named like a module must not hang or flood the run), and never more than a cap.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
@@ -39,14 +39,14 @@ pub fn read_regular(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
 /// [`read_regular`] into `bytes`, replacing what it held and reusing its memory: reading
 /// thousands of modules into one buffer spares the kernel faulting in fresh pages for each.
 pub fn read_regular_into(path: &Path, limit: usize, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
-    let (file, declared) = open_regular(path, limit)?;
-    read_open_into(file, declared, limit, bytes)
+    let (file, meta) = open_regular(path, limit)?;
+    read_open_into(file, meta.len(), limit, bytes)
 }
 
 /// Opens the regular file at `path` (symlinks followed) for reading, if it holds at most
-/// `limit` bytes; returns it with its size. Reads from it must stay capped: the file may
+/// `limit` bytes; returns it with what `fstat` said of it (its size above all). Reads from it must stay capped: the file may
 /// grow after this.
-pub fn open_regular(path: &Path, limit: usize) -> Result<(File, u64), ReadError> {
+pub fn open_regular(path: &Path, limit: usize) -> Result<(File, Metadata), ReadError> {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
     let file = File::options()
         .read(true)
@@ -60,7 +60,7 @@ pub fn open_regular(path: &Path, limit: usize) -> Result<(File, u64), ReadError>
     if !usize::try_from(meta.len()).is_ok_and(|len| len <= limit) {
         return Err(ReadError::TooLarge(limit));
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 /// The rest of `file` (from [`open_regular`], which found `declared` bytes) into `bytes`,

@@ -187,19 +187,32 @@ impl DepListing {
 
     /// Whether `modules.dep` is out of step with one of the kernel's own modules: it does not
     /// list a module that exists, still lists one that is gone, or is older than the file.
-    pub fn stale_for(&self, module_below_kernel: &str) -> bool {
+    /// `known` is what the caller already found at that path; otherwise it is looked at now.
+    pub fn stale_for(&self, module_below_kernel: &str, known: Option<OnDisk>) -> bool {
         if !self.readable {
             return true;
         }
         let module = self.kernel_dir.join(module_below_kernel);
         let listed =
             self.listed.contains(module_below_kernel) || self.listed_absolute.contains(&module);
-        let exists = module.is_file();
-        if listed != exists {
-            return true;
+        let on_disk = known.unwrap_or_else(|| match std::fs::metadata(&module) {
+            Ok(meta) if meta.is_file() => OnDisk::File {
+                modified: meta.modified().ok(),
+            },
+            _ => OnDisk::NoFile,
+        });
+        match on_disk {
+            OnDisk::NoFile => listed,
+            OnDisk::File { modified } => !listed || self.modified < modified,
         }
-        exists && self.modified < modified(&module)
     }
+}
+
+/// What is at a module's path (symlinks followed).
+#[derive(Debug, Clone, Copy)]
+pub enum OnDisk {
+    NoFile,
+    File { modified: Option<SystemTime> },
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -306,10 +319,28 @@ mod tests {
                 read_modules_dep(base.path(), "K0").as_deref(),
             )
         };
-        assert!(listing().stale_for("extra/m.ko"), "no modules.dep at all");
+        assert!(
+            listing().stale_for("extra/m.ko", None),
+            "no modules.dep at all"
+        );
         std::fs::write(kernel.join("modules.dep"), "extra/m.ko:\n").unwrap();
-        assert!(!listing().stale_for("extra/m.ko"));
+        assert!(!listing().stale_for("extra/m.ko", None));
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        let changed_since = OnDisk::File {
+            modified: Some(later),
+        };
+        assert!(
+            listing().stale_for("extra/m.ko", Some(changed_since)),
+            "older than the module, as the caller found it"
+        );
+        assert!(
+            listing().stale_for("extra/m.ko", Some(OnDisk::NoFile)),
+            "lists a module the caller found gone"
+        );
         std::fs::remove_file(kernel.join("extra/m.ko")).unwrap();
-        assert!(listing().stale_for("extra/m.ko"), "lists a gone module");
+        assert!(
+            listing().stale_for("extra/m.ko", None),
+            "lists a gone module"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use hashbrown::HashMap;
 use walkdir::WalkDir;
@@ -137,6 +138,11 @@ pub fn read_decompressed(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError
 const READ_WHOLE_UP_TO: u64 = 16 << 10;
 
 pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
+    read_module_file(path).map(|(facts, _)| facts)
+}
+
+/// [`read_module`], with when the file was last changed, from the same open.
+fn read_module_file(path: &Path) -> Result<(ModuleFacts, Option<SystemTime>), LoadError> {
     thread_local! {
         /// Each thread reads its modules into one buffer, grown to the largest it met.
         static MODULE_BYTES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -149,7 +155,8 @@ pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
         path: path.to_owned(),
         source,
     };
-    let (file, len) = open_regular(path, MODULE_LIMIT).map_err(read_error)?;
+    let (file, meta) = open_regular(path, MODULE_LIMIT).map_err(read_error)?;
+    let (len, modified) = (meta.len(), meta.modified().ok());
     let mut magic = [0u8; 8];
     let magic_len = read_at_most(&file, &mut magic).map_err(|err| read_error(err.into()))?;
     if len > READ_WHOLE_UP_TO && compression_of(&magic[..magic_len]) == Compression::None {
@@ -162,7 +169,7 @@ pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
         };
         let parsed = parse_module_from(&mut source);
         return match (parsed, source.error) {
-            (Ok(facts), _) => Ok(facts),
+            (Ok(facts), _) => Ok((facts, modified)),
             (Err(ElfError::Unreadable), Some(err)) => Err(read_error(err.into())),
             (Err(err), _) => Err(module_error(err)),
         };
@@ -180,7 +187,7 @@ pub fn read_module(path: &Path) -> Result<ModuleFacts, LoadError> {
             })?;
             parse_module(&bytes)
         };
-        parsed.map_err(module_error)
+        parsed.map(|facts| (facts, modified)).map_err(module_error)
     })
 }
 
@@ -243,13 +250,15 @@ pub struct ModuleFile {
     pub name: String,
     pub built_for: String,
     pub facts: ModuleFacts,
+    /// When the file was last changed, as the open that read it found.
+    pub modified: Option<SystemTime>,
 }
 
 impl ModuleFile {
     /// Reads and parses a module. Its name comes from modinfo, else the file name; its release
     /// from the vermagic, else the `lib/modules/<release>/` part of the path.
     pub fn read(path: &Path) -> Result<Self, LoadError> {
-        let facts = read_module(path)?;
+        let (facts, modified) = read_module_file(path)?;
         let built_for = match facts.vermagic.as_deref().map(vermagic_release) {
             Some(release) if !release.is_empty() => release.to_owned(),
             _ => release_from_path(&path.to_string_lossy()).to_owned(),
@@ -258,6 +267,7 @@ impl ModuleFile {
             name: facts.name.clone().unwrap_or_else(|| module_stem(path)),
             built_for,
             facts,
+            modified,
         })
     }
 

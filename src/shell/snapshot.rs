@@ -10,7 +10,7 @@ use crate::core::index::{IndexMismatch, index_mismatch};
 use crate::core::offer::{FoundLink, KernelCase, LinkTarget, Run, offer};
 use crate::core::paths::{release_from_path, resolve_link};
 use crate::core::plan::Occupied;
-use crate::shell::depmod::{DepListing, read_modules_dep};
+use crate::shell::depmod::{DepListing, OnDisk, read_modules_dep};
 use crate::shell::links::{WeakUpdates, read_weak_updates};
 use crate::shell::load::{
     KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernels_shallow,
@@ -490,23 +490,37 @@ impl Reader<'_> {
     /// The given modules' own kernels whose indexes do not match them yet (the bash tool
     /// always runs depmod there; we do when it has something to do).
     fn stale_own(&mut self, given: &[String]) {
-        let mut owners: Vec<(String, String)> = self
+        // Each readable module against the kernel it was built for, as read; each given path
+        // against the kernel its path names, looked at again only if it was not read.
+        let mut owners: Vec<(String, String, Option<OnDisk>)> = self
             .snapshot
             .given
             .iter()
             .map(|&module| {
                 let module = &self.snapshot.modules[module];
-                (module.path.clone(), module.file.built_for.clone())
+                let on_disk = OnDisk::File {
+                    modified: module.file.modified,
+                };
+                (
+                    module.path.clone(),
+                    module.file.built_for.clone(),
+                    Some(on_disk),
+                )
             })
             .collect();
-        owners.extend(
-            given
-                .iter()
-                .map(|path| (path.clone(), release_from_path(path).to_owned())),
-        );
+        let read: HashMap<String, Option<OnDisk>> = owners
+            .iter()
+            .map(|(path, _, on_disk)| (path.clone(), *on_disk))
+            .collect();
+        for path in given {
+            let release = release_from_path(path).to_owned();
+            owners.push((path.clone(), release, read.get(path).copied().flatten()));
+        }
         let mut listings: HashMap<String, DepListing> = HashMap::new();
-        for (path, release) in owners {
-            if !self.snapshot.installed.contains(&release) {
+        for (path, release, known) in owners {
+            if !self.snapshot.installed.contains(&release)
+                || self.snapshot.stale_own.contains(&release)
+            {
                 continue;
             }
             let below = path
@@ -519,7 +533,7 @@ impl Reader<'_> {
                 let listing = DepListing::new(self.base, &release, self.modules_dep(&release));
                 listings.insert(release.clone(), listing);
             }
-            if listings[&release].stale_for(below) {
+            if listings[&release].stale_for(below, known) {
                 self.snapshot.stale_own.insert(release);
             }
         }
