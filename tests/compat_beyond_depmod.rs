@@ -229,8 +229,8 @@ fn a_provider_that_falls_takes_its_users_with_it() {
         .reasons
         .iter()
         .map(|reason| match reason {
-            Reason::ProviderDoesNotFit { symbol, provider } if provider == "fxexport" => {
-                symbol.as_str()
+            Reason::ProviderDoesNotFit { symbol, provider } if &**provider == "fxexport" => {
+                &**symbol
             }
             other => panic!("unexpected {other:?}"),
         })

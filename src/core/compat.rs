@@ -8,6 +8,7 @@
 //! "Candidates that need each other").
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
 
@@ -36,39 +37,45 @@ pub enum Reason {
     /// No vermagic: the loader only force-loads it.
     NoVermagic,
     /// The build options after the release differ (SMP, preempt model, ...).
-    VermagicMismatch { module: String, kernel: String },
+    VermagicMismatch { module: Arc<str>, kernel: Arc<str> },
     /// The module was built against another version of the symbol.
     CrcMismatch {
-        symbol: String,
+        symbol: Arc<str>,
         module_crc: u32,
         kernel_crc: u32,
-        provider: String,
+        provider: Arc<str>,
     },
     /// Nothing in the kernel, its modules or the other candidates exports the symbol.
-    MissingSymbol { symbol: String },
+    MissingSymbol { symbol: Arc<str> },
     /// Symvers gives the symbol to a module that is not installed for the kernel, and no
     /// other candidate offers it.
-    ProviderNotInstalled { symbol: String, provider: String },
+    ProviderNotInstalled {
+        symbol: Arc<str>,
+        provider: Arc<str>,
+    },
     /// GPL-only exports are invisible to modules without a GPL-compatible licence.
     GplOnly {
-        symbol: String,
-        provider: String,
-        license: Option<String>,
+        symbol: Arc<str>,
+        provider: Arc<str>,
+        license: Option<Arc<str>>,
     },
     /// The export lives in a namespace the module does not import.
     NamespaceNotImported {
-        symbol: String,
-        namespace: String,
-        provider: String,
+        symbol: Arc<str>,
+        namespace: Arc<str>,
+        provider: Arc<str>,
     },
     /// The export is restricted to modules whose names match `module:<globs>`.
     RestrictedExport {
-        symbol: String,
-        namespace: String,
-        provider: String,
+        symbol: Arc<str>,
+        namespace: Arc<str>,
+        provider: Arc<str>,
     },
     /// The symbol comes from another candidate that does not fit itself.
-    ProviderDoesNotFit { symbol: String, provider: String },
+    ProviderDoesNotFit {
+        symbol: Arc<str>,
+        provider: Arc<str>,
+    },
     /// The module needs symbols of candidates that in turn need it: the loader cannot load
     /// any of them first.
     DependencyCycle { members: Vec<String> },
@@ -412,8 +419,8 @@ impl<'a> Prepared<'a> {
         let module_tail = vermagic_tail(vermagic);
         if module_tail != kernel_tail {
             self.fails(Reason::VermagicMismatch {
-                module: module_tail.to_owned(),
-                kernel: kernel_tail.clone(),
+                module: module_tail.into(),
+                kernel: kernel_tail.as_str().into(),
             });
         }
     }
@@ -425,11 +432,11 @@ impl<'a> Prepared<'a> {
             } else {
                 Some(match kernel.absent_provider(symbol) {
                     Some(provider) => Reason::ProviderNotInstalled {
-                        symbol: symbol.to_owned(),
-                        provider,
+                        symbol: symbol.into(),
+                        provider: provider.into(),
                     },
                     None => Reason::MissingSymbol {
-                        symbol: symbol.to_owned(),
+                        symbol: symbol.into(),
                     },
                 })
             };
@@ -458,9 +465,9 @@ impl<'a> Prepared<'a> {
     ) {
         if export.gpl_only && !self.gpl_ok {
             reasons.push(Reason::GplOnly {
-                symbol: symbol.to_owned(),
-                provider: provider(),
-                license: self.candidate.facts.license.clone(),
+                symbol: symbol.into(),
+                provider: provider().into(),
+                license: self.candidate.facts.license.as_deref().map(Arc::from),
             });
             return;
         }
@@ -485,9 +492,9 @@ impl<'a> Prepared<'a> {
                 .split(',')
                 .any(|glob| glob_matches(&normalize_module_name(glob), &name));
             return (!allowed).then(|| Reason::RestrictedExport {
-                symbol: symbol.to_owned(),
-                namespace: namespace.to_owned(),
-                provider: provider(),
+                symbol: symbol.into(),
+                namespace: namespace.into(),
+                provider: provider().into(),
             });
         }
         let imported = self
@@ -497,9 +504,9 @@ impl<'a> Prepared<'a> {
             .iter()
             .any(|ns| ns == namespace);
         (!imported).then(|| Reason::NamespaceNotImported {
-            symbol: symbol.to_owned(),
-            namespace: namespace.to_owned(),
-            provider: provider(),
+            symbol: symbol.into(),
+            namespace: namespace.into(),
+            provider: provider().into(),
         })
     }
 }
@@ -513,10 +520,10 @@ fn crc_mismatch(
 ) -> Option<Reason> {
     let kernel_crc = export.crc.filter(|crc| *crc != 0)?;
     (kernel_crc != module_crc).then(|| Reason::CrcMismatch {
-        symbol: symbol.to_owned(),
+        symbol: symbol.into(),
         module_crc,
         kernel_crc,
-        provider: provider(),
+        provider: provider().into(),
     })
 }
 
@@ -581,8 +588,8 @@ impl Context<'_, '_> {
         verdict.uses.insert(index);
         if self.fallen[index] {
             verdict.reasons.push(Reason::ProviderDoesNotFit {
-                symbol: symbol.to_owned(),
-                provider: provider(),
+                symbol: symbol.into(),
+                provider: provider().into(),
             });
             return;
         }
