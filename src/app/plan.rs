@@ -2,8 +2,10 @@
 //! is owed. Nothing here reads or writes the tree.
 
 use super::*;
+use crate::core::compat::Prepared;
+use crate::core::kernel::KernelAbi;
 use crate::core::offer::{Offered, offered_builds};
-use crate::core::plan::{Build, KernelPlan, plan_kernel};
+use crate::core::plan::{Build, KernelPlan, plan_prepared, prepare_build};
 use crate::cores::on_all_cores;
 use crate::shell::snapshot::KernelRead;
 
@@ -32,10 +34,32 @@ impl Session<'_> {
     pub(super) fn plan(&self, snapshot: &Snapshot) -> RunPlan {
         let run = self.run_kind();
         let live_system = self.config.live_system();
-        let kernels: Vec<(&String, &KernelRead)> = snapshot.kernels.iter().collect();
-        // Kernels are decided independently of each other, so on all cores.
-        let kernels: Vec<KernelStep> = on_all_cores(&kernels, |(release, kernel)| {
-            plan_one(run, snapshot, release, kernel, live_system)
+        let offers: Vec<KernelOffer> = snapshot
+            .kernels
+            .iter()
+            .map(|(release, kernel)| KernelOffer::new(run, snapshot, release, kernel))
+            .collect();
+        // Checking each build against its kernel is most of the work. It is spread over the
+        // cores build by build: three kernels do not share two cores evenly.
+        let pairs: Vec<(usize, usize)> = offers
+            .iter()
+            .enumerate()
+            .flat_map(|(kernel, offer)| (0..offer.builds.len()).map(move |build| (kernel, build)))
+            .collect();
+        let mut prepared = on_all_cores(&pairs, |&(kernel, build)| {
+            let offer = &offers[kernel];
+            prepare_build(&offer.abi, &offer.builds[build])
+        })
+        .into_iter();
+        let prepared: Vec<Vec<Option<Prepared>>> = offers
+            .iter()
+            .map(|offer| prepared.by_ref().take(offer.builds.len()).collect())
+            .collect();
+        // Then each kernel is decided on its own.
+        let offers: Vec<(KernelOffer, Vec<Option<Prepared>>)> =
+            offers.into_iter().zip(prepared).collect();
+        let kernels: Vec<KernelStep> = on_all_cores(&offers, |(offer, prepared)| {
+            offer.plan(prepared, live_system)
         });
         let work = self.work_for_a_change();
         let mut owed = snapshot.records.clone();
@@ -57,44 +81,60 @@ impl Session<'_> {
     }
 }
 
-/// One kernel, offered the builds the run's policy gives it, decided.
-fn plan_one(
-    run: Run,
-    snapshot: &Snapshot,
-    release: &str,
-    kernel: &KernelRead,
-    live_system: bool,
-) -> KernelStep {
-    let offered = offered_builds(
-        run,
-        &snapshot.given,
-        &snapshot.installed_builds_except(release),
-        &kernel.links,
-        snapshot.lost_own.contains(release),
-    );
-    let builds: Vec<Build> = offered
-        .members
-        .iter()
-        .map(|&module| {
-            let module = &snapshot.modules[module];
-            Build {
-                path: &module.path,
-                name: &module.file.name,
-                built_for: &module.file.built_for,
-                facts: &module.file.facts,
-            }
-        })
-        .collect();
-    let plan = plan_kernel(
-        &kernel.tree.abi(),
-        &builds,
-        &offered.existing,
-        &kernel.occupied,
-        live_system,
-    );
-    KernelStep {
-        release: release.to_owned(),
-        offered,
-        plan,
+/// One kernel, with the builds the run's policy offers it.
+struct KernelOffer<'s> {
+    release: &'s str,
+    kernel: &'s KernelRead,
+    offered: Offered,
+    builds: Vec<Build<'s>>,
+    abi: KernelAbi<'s>,
+}
+
+impl<'s> KernelOffer<'s> {
+    fn new(run: Run, snapshot: &'s Snapshot, release: &'s str, kernel: &'s KernelRead) -> Self {
+        let offered = offered_builds(
+            run,
+            &snapshot.given,
+            &snapshot.installed_builds_except(release),
+            &kernel.links,
+            snapshot.lost_own.contains(release),
+        );
+        let builds = offered
+            .members
+            .iter()
+            .map(|&module| {
+                let module = &snapshot.modules[module];
+                Build {
+                    path: &module.path,
+                    name: &module.file.name,
+                    built_for: &module.file.built_for,
+                    facts: &module.file.facts,
+                }
+            })
+            .collect();
+        KernelOffer {
+            release,
+            kernel,
+            offered,
+            builds,
+            abi: kernel.tree.abi(),
+        }
+    }
+
+    /// Decided, its builds prepared with [`prepare_build`].
+    fn plan(&self, prepared: &[Option<Prepared>], live_system: bool) -> KernelStep {
+        let plan = plan_prepared(
+            &self.abi,
+            &self.builds,
+            prepared,
+            &self.offered.existing,
+            &self.kernel.occupied,
+            live_system,
+        );
+        KernelStep {
+            release: self.release.to_owned(),
+            offered: self.offered.clone(),
+            plan,
+        }
     }
 }

@@ -177,6 +177,34 @@ pub fn plan_kernel(
     occupied: &Occupied,
     live_system: bool,
 ) -> KernelPlan {
+    let prepared: Vec<Option<Prepared>> = builds
+        .iter()
+        .map(|build| prepare_build(kernel, build))
+        .collect();
+    plan_prepared(kernel, builds, &prepared, existing, occupied, live_system)
+}
+
+/// A build checked against the kernel alone (see [`Prepared`]); `None` for a build made for
+/// the kernel itself, never a candidate there. Most of a plan's work, and independent for
+/// each build, so that callers may spread it over cores.
+pub fn prepare_build<'a>(kernel: &KernelAbi, build: &Build<'a>) -> Option<Prepared<'a>> {
+    let candidate = Candidate {
+        name: build.name,
+        built_for: build.built_for,
+        facts: build.facts,
+    };
+    (build.built_for != kernel.release).then(|| Prepared::new(kernel, candidate))
+}
+
+/// [`plan_kernel`] with each build already prepared by [`prepare_build`], in build order.
+pub fn plan_prepared(
+    kernel: &KernelAbi,
+    builds: &[Build],
+    prepared: &[Option<Prepared>],
+    existing: &[ExistingLink],
+    occupied: &Occupied,
+    live_system: bool,
+) -> KernelPlan {
     let linked: BTreeSet<usize> = existing
         .iter()
         .filter_map(|link| match link.leads_to {
@@ -187,7 +215,7 @@ pub fn plan_kernel(
     // A build whose link cannot be placed is taken out and the kernel planned again without
     // it, so that nothing is decided as though it were there.
     let mut blocked: Vec<(BlockedLink, Status)> = Vec::new();
-    let decider = Decider::new(kernel, builds);
+    let decider = Decider { prepared };
     let (mut statuses, desired) = loop {
         let unavailable: BTreeSet<usize> = blocked.iter().map(|(b, _)| b.build).collect();
         let statuses = choose_builds(kernel, builds, &decider, &linked, &unavailable);
@@ -255,7 +283,7 @@ fn blocked_links(
 fn choose_builds(
     kernel: &KernelAbi,
     builds: &[Build],
-    decider: &Decider,
+    decider: &Decider<'_, '_>,
     linked: &BTreeSet<usize>,
     unavailable: &BTreeSet<usize>,
 ) -> Vec<Status> {
@@ -369,29 +397,12 @@ fn named_modules(reason: &Reason) -> Vec<&str> {
 
 /// Every build the kernel may take, checked against the kernel once (see [`Prepared`]), so
 /// that each choice of builds costs only what the builds take from each other.
-struct Decider<'a> {
+struct Decider<'p, 'a> {
     /// By build; `None` for builds made for the kernel itself, which are never candidates.
-    prepared: Vec<Option<Prepared<'a>>>,
+    prepared: &'p [Option<Prepared<'a>>],
 }
 
-impl<'a> Decider<'a> {
-    fn new(kernel: &KernelAbi, builds: &[Build<'a>]) -> Self {
-        let prepared = builds
-            .iter()
-            .map(|build| {
-                (build.built_for != kernel.release).then(|| {
-                    let candidate = Candidate {
-                        name: build.name,
-                        built_for: build.built_for,
-                        facts: build.facts,
-                    };
-                    Prepared::new(kernel, candidate)
-                })
-            })
-            .collect();
-        Decider { prepared }
-    }
-
+impl Decider<'_, '_> {
     /// The verdicts of these builds (indices of builds for other kernels), taken together.
     fn decide(&self, chosen: &[usize]) -> Vec<Verdict> {
         let candidates: Vec<&Prepared> = chosen
