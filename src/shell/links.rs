@@ -1,6 +1,6 @@
-//! Reading and changing `weak-updates/`. Every change is atomic: a link is made under a
-//! temporary name in its final directory and renamed over the old one, so a reader sees the old
-//! link or the new one, never none. Nothing is ever written outside
+//! Reading and changing `weak-updates/`. Every change is atomic: a new link is made in place
+//! by one `symlink`; a link replaced is made under a temporary name in its final directory and
+//! renamed over the old one, so a reader sees the old link or the new one, never none. Nothing is ever written outside
 //! `<base>/lib/modules/<release>/weak-updates/`, and only symlinks are ever removed.
 
 use std::fs;
@@ -154,6 +154,7 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
     let mut unplaced = Vec::new();
     let mut done = 0;
     let mut changed = ChangedDirs::default();
+    let mut known = KnownDirs::default();
     for (index, action) in actions.iter().enumerate() {
         if let Action::Unlink {
             why: UnlinkReason::Superseded { by } | UnlinkReason::Duplicate { by },
@@ -163,10 +164,10 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
         {
             continue;
         }
-        let step = checked_path(base, &root, action.link_path()).and_then(|path| {
+        let step = checked_path(base, &root, action.link_path(), &mut known).and_then(|path| {
             match action {
-                Action::Link { target, .. } => place_link(&root, &path, target),
-                Action::Unlink { .. } => remove_link(&root, &path),
+                Action::Link { target, .. } => place_link(&root, &path, target, &mut known),
+                Action::Unlink { .. } => remove_link(&root, &path, &mut known),
             }
             .map(|()| path)
         });
@@ -198,9 +199,10 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
 pub fn empty_weak_updates(base: &Path, release: &str, links: &[String]) -> Result<(), LinkError> {
     let root = base.join(weak_updates_dir(release));
     let mut changed = ChangedDirs::default();
+    let mut known = KnownDirs::default();
     for (index, link) in links.iter().enumerate() {
-        let path = checked_path(base, &root, link)?;
-        remove_link(&root, &path)?;
+        let path = checked_path(base, &root, link, &mut known)?;
+        remove_link(&root, &path, &mut known)?;
         changed.add(path.parent().unwrap_or(&root), index);
     }
     match changed.sync(&root).into_iter().next() {
@@ -242,9 +244,40 @@ impl ChangedDirs {
     }
 }
 
+/// Directories of `weak-updates/` (its root included) a batch has found to be directories, not
+/// symlinks: each is looked at once, not once per link (a kernel may get hundreds in one
+/// directory). Removing a link may remove the directories it empties, so a removal forgets
+/// them all.
+#[derive(Default)]
+struct KnownDirs(std::collections::HashSet<PathBuf>);
+
+impl KnownDirs {
+    /// Whether `dir` is a symlink, looked at the first time only.
+    fn is_symlink(&mut self, dir: &Path) -> bool {
+        if self.0.contains(dir) {
+            return false;
+        }
+        match fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_symlink() => true,
+            Ok(meta) => {
+                if meta.is_dir() {
+                    self.0.insert(dir.to_owned());
+                }
+                false
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// The absolute path of a base-relative link path, after making sure it stays inside the
 /// kernel's `weak-updates/`: no `..`, and no directory on the way is a symlink.
-fn checked_path(base: &Path, root: &Path, link: &str) -> Result<PathBuf, LinkError> {
+fn checked_path(
+    base: &Path,
+    root: &Path,
+    link: &str,
+    known: &mut KnownDirs,
+) -> Result<PathBuf, LinkError> {
     let path = base.join(link);
     let outside = || LinkError::Outside {
         path: path.clone(),
@@ -261,12 +294,11 @@ fn checked_path(base: &Path, root: &Path, link: &str) -> Result<PathBuf, LinkErr
     let mut dir = root.to_owned();
     for component in below.parent().into_iter().flat_map(Path::components) {
         dir.push(component);
-        match fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(outside()),
-            _ => {}
+        if known.is_symlink(&dir) {
+            return Err(outside());
         }
     }
-    if fs::symlink_metadata(root).is_ok_and(|meta| meta.file_type().is_symlink()) {
+    if known.is_symlink(root) {
         return Err(outside());
     }
     Ok(path)
@@ -274,15 +306,26 @@ fn checked_path(base: &Path, root: &Path, link: &str) -> Result<PathBuf, LinkErr
 
 static TEMP_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn place_link(root: &Path, path: &Path, target: &str) -> Result<(), LinkError> {
+fn place_link(
+    root: &Path,
+    path: &Path,
+    target: &str,
+    known: &mut KnownDirs,
+) -> Result<(), LinkError> {
     let parent = path.parent().unwrap_or(root);
-    fs::create_dir_all(parent).map_err(io_error(parent))?;
-    if let Ok(meta) = fs::symlink_metadata(path)
-        && !meta.file_type().is_symlink()
-    {
-        return Err(LinkError::NotALink {
-            path: path.to_owned(),
-        });
+    if !known.0.contains(parent) {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+        known.0.insert(parent.to_owned());
+    }
+    if !is_link_or_nothing(path)? {
+        // Nothing there: the link is made in place, in one step.
+        match symlink(target, path) {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                // Something came meanwhile: replaced below if it is a link.
+                is_link_or_nothing(path)?;
+            }
+            made => return made.map_err(io_error(path)),
+        }
     }
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temp = parent.join(format!(
@@ -301,7 +344,20 @@ fn place_link(root: &Path, path: &Path, target: &str) -> Result<(), LinkError> {
     Ok(())
 }
 
-fn remove_link(root: &Path, path: &Path) -> Result<(), LinkError> {
+/// Whether a symlink is at `path` (`false`: nothing is); anything else there is refused.
+fn is_link_or_nothing(path: &Path) -> Result<bool, LinkError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Ok(true),
+        Ok(_) => Err(LinkError::NotALink {
+            path: path.to_owned(),
+        }),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        // Not looked at: the rename below fails the same way if it is not a link.
+        Err(_) => Ok(true),
+    }
+}
+
+fn remove_link(root: &Path, path: &Path, known: &mut KnownDirs) -> Result<(), LinkError> {
     match fs::symlink_metadata(path) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(source) => {
@@ -319,6 +375,7 @@ fn remove_link(root: &Path, path: &Path) -> Result<(), LinkError> {
     }
     fs::remove_file(path).map_err(io_error(path))?;
     prune_empty_dirs(root, path.parent().unwrap_or(root));
+    known.0.clear();
     Ok(())
 }
 
