@@ -80,7 +80,7 @@ pub fn index_mismatch(
 /// `extra/d/foo-bar.ko.xz` -> `foo_bar`, the name depmod indexes a file under.
 fn module_name_of(path: &str) -> String {
     let file = path.rsplit('/').next().unwrap_or(path);
-    normalize_module_name(file.split(".ko").next().unwrap_or(file))
+    normalize_module_name(file.split(".ko").next().unwrap_or(file)).into_owned()
 }
 
 #[cfg(test)]

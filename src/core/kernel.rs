@@ -3,6 +3,8 @@
 //! (which shadow a weak link of the same name at load time). Symvers lists the exports of every
 //! module the kernel was built with; one counts only when that module is installed.
 
+use std::borrow::Cow;
+
 use hashbrown::{HashMap, HashSet};
 
 use crate::core::abi::Export;
@@ -58,7 +60,7 @@ impl<'s> KernelAbi<'s> {
 
     /// Records a module the kernel ships (found in its `kernel/`, `extra/` or `updates/`).
     pub fn add_native_module(&mut self, name: &str, exports: &[Export]) {
-        let name = normalize_module_name(name);
+        let name = normalize_module_name(name).into_owned();
         for export in exports {
             self.native_exports
                 .entry(export.name.clone())
@@ -68,11 +70,8 @@ impl<'s> KernelAbi<'s> {
     }
 
     pub fn ships_module(&self, name: &str) -> bool {
-        if name.contains('-') {
-            self.native_modules.contains(&normalize_module_name(name))
-        } else {
-            self.native_modules.contains(name)
-        }
+        self.native_modules
+            .contains(normalize_module_name(name).as_ref())
     }
 
     /// The kernel's own provider of `symbol`: vmlinux first, as the loader searches it first,
@@ -101,13 +100,18 @@ impl<'s> KernelAbi<'s> {
         let absent = !entry.is_vmlinux()
             && !self.native_exports.contains_key(symbol)
             && !self.ships_module(module);
-        absent.then(|| normalize_module_name(module))
+        absent.then(|| normalize_module_name(module).into_owned())
     }
 }
 
-/// The kernel treats `-` and `_` in module names as the same character.
-pub fn normalize_module_name(name: &str) -> String {
-    name.replace('-', "_")
+/// The kernel treats `-` and `_` in module names as the same character. Most names have no
+/// `-` and are borrowed as they are.
+pub fn normalize_module_name(name: &str) -> Cow<'_, str> {
+    if name.contains('-') {
+        Cow::Owned(name.replace('-', "_"))
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// `drivers/net/mii` (a symvers MODULE column) -> `mii`.

@@ -8,7 +8,10 @@
 //! links whose target is gone, does not fit, or lost to a newer build are removed; a link whose
 //! target cannot be read is left alone.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashSet;
 
 use crate::core::compat::{Candidate, Prepared, Reason, Verdict, decide_prepared};
 use crate::core::elf::ModuleFacts;
@@ -303,7 +306,7 @@ fn choose_builds(
             })
             .collect();
         let verdicts = decider.decide(&chosen);
-        let providers: BTreeSet<String> = chosen
+        let providers: HashSet<Cow<str>> = chosen
             .iter()
             .map(|&i| builds[i].name)
             .filter(|name| !kernel.ships_module(name))
@@ -362,7 +365,7 @@ impl StaleReasons<'_> {
             };
             let changed_since = reasons.iter().flat_map(named_modules).any(|name| {
                 group_of
-                    .get(normalize_module_name(name).as_str())
+                    .get(normalize_module_name(name).as_ref())
                     .is_some_and(|&group| then[group] != self.chosen[group])
             });
             if !changed_since {
@@ -445,7 +448,7 @@ fn judge_passed_over(decider: &Decider, chosen: &[usize], statuses: &mut [Status
 /// A provider symvers names but the kernel does not have installed counts the same way: when a
 /// build of that module is a candidate, another build of it may export the symbol. A `struct
 /// module` of another size, like every other reason, is the build's own.
-fn fails_on_its_own(verdict: &Verdict, candidate_providers: &BTreeSet<String>) -> bool {
+fn fails_on_its_own(verdict: &Verdict, candidate_providers: &HashSet<Cow<str>>) -> bool {
     verdict
         .reasons
         .iter()
@@ -466,7 +469,7 @@ fn builds_by_name_newest_first(
     for (index, build) in builds.iter().enumerate() {
         if build.built_for != kernel.release && !unavailable.contains(&index) {
             by_name
-                .entry(normalize_module_name(build.name))
+                .entry(normalize_module_name(build.name).into_owned())
                 .or_default()
                 .push(index);
         }
@@ -508,8 +511,9 @@ fn statuses(
             Status::DoesNotFit(verdict.reasons.clone())
         };
     }
+    let is_chosen: HashSet<usize> = chosen.iter().copied().collect();
     for group in by_name.values() {
-        let winner = group.iter().copied().find(|i| chosen.contains(i));
+        let winner = group.iter().copied().find(|i| is_chosen.contains(i));
         for &build in group {
             if let Some(reasons) = excluded.remove(&build) {
                 statuses[build] = Status::DoesNotFit(reasons);
