@@ -1,12 +1,15 @@
-//! How long deciding takes once everything is loaded, and how long loading one installed
-//! kernel (symvers plus the modules it ships) takes from the fixture system root.
+//! How long deciding takes once everything is loaded, and how long reading what
+//! `--add-kernel` decides from takes on the fixture system root (the kernel's symvers, tree
+//! and links, and every installed build offered to it).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use weak_modules::core::compat::{Candidate, decide};
-use weak_modules::shell::load::{ModuleFile, load_kernel, module_files};
+use weak_modules::core::offer::Run;
+use weak_modules::shell::load::{ModuleFile, module_files};
+use weak_modules::shell::snapshot::{self, Request, Snapshot};
 
 /// The candidates were built for the first kernel and are judged against the second, the
 /// usual case of a minor kernel update.
@@ -21,6 +24,18 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// What a run of `--add-kernel release` reads.
+fn read_for_add_kernel(root: &Path, release: &str) -> Snapshot {
+    let kernels = [release.to_owned()];
+    let request = Request {
+        run: Run::AddKernel,
+        given: &[],
+        kernels: Some(&kernels),
+        leaving: None,
+    };
+    snapshot::read(root, &request).unwrap_or_else(|err| panic!("{err}"))
+}
+
 fn load_candidates(release: &str) -> Vec<ModuleFile> {
     let paths = module_files(&fixtures().join("built").join(release));
     assert!(!paths.is_empty(), "no fixture modules built for {release}");
@@ -31,9 +46,8 @@ fn load_candidates(release: &str) -> Vec<ModuleFile> {
 }
 
 fn decide_minor_update(c: &mut Criterion) {
-    let target =
-        load_kernel(&fixtures().join("root"), TARGET_KERNEL).unwrap_or_else(|err| panic!("{err}"));
-    let abi = target.abi();
+    let read = read_for_add_kernel(&fixtures().join("root"), TARGET_KERNEL);
+    let abi = read.kernels[TARGET_KERNEL].tree.abi();
     let loaded = load_candidates(CANDIDATES_BUILT_FOR);
     let candidates: Vec<Candidate> = loaded.iter().map(ModuleFile::candidate).collect();
     let id = format!(
@@ -47,15 +61,13 @@ fn decide_minor_update(c: &mut Criterion) {
 
 fn load_installed_kernel(c: &mut Criterion) {
     let root = fixtures().join("root");
-    let mut group = c.benchmark_group("load_kernel");
+    let mut group = c.benchmark_group("read_for_add_kernel");
     for release in LOADED_KERNELS {
         group.bench_with_input(
             BenchmarkId::from_parameter(release),
             release,
             |b, release| {
-                b.iter(|| {
-                    load_kernel(black_box(&root), release).unwrap_or_else(|err| panic!("{err}"))
-                });
+                b.iter(|| read_for_add_kernel(black_box(&root), release));
             },
         );
     }

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use weak_modules::core::abi::Import;
 use weak_modules::core::compat::{Candidate, Reason, Verdict, decide};
 use weak_modules::core::kernel::KernelAbi;
-use weak_modules::shell::load::{KernelTree, ModuleFile, load_kernel};
+use weak_modules::shell::load::{KernelTree, ModuleFile};
 
-use common::{K50, K53, K55, K56, K612, KERNELS, KRT, fixtures};
+use common::{K50, K53, K55, K56, K612, KERNELS, KRT, fixtures, load_kernel};
 
 fn root() -> PathBuf {
     fixtures().join("root")

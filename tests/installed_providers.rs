@@ -319,13 +319,13 @@ fn the_size_of_struct_module_comes_from_the_kernels_own_modules_wherever_they_ar
     // struct module of 896 bytes. Without kernel/, the out-of-tree module built for it tells;
     // without either, nothing does.
     let root = Root::new();
-    let tree = weak_modules::shell::load::load_kernel(root.path(), K56).unwrap();
+    let tree = common::load_kernel(root.path(), K56).unwrap();
     assert_eq!(tree.this_module_size, Some(896));
     fs::remove_dir_all(root.join("lib/modules/6.1.0-56-amd64/kernel")).unwrap();
-    let tree = weak_modules::shell::load::load_kernel(root.path(), K56).unwrap();
+    let tree = common::load_kernel(root.path(), K56).unwrap();
     assert_eq!(tree.this_module_size, Some(896));
     assert_eq!(tree.vermagic_tail, None);
     root.remove("lib/modules/6.1.0-56-amd64/extra/fxdep/fxexport.ko");
-    let tree = weak_modules::shell::load::load_kernel(root.path(), K56).unwrap();
+    let tree = common::load_kernel(root.path(), K56).unwrap();
     assert_eq!(tree.this_module_size, None);
 }

@@ -10,7 +10,7 @@ use common::*;
 use weak_modules::core::compat::{Candidate, decide};
 use weak_modules::core::plan::{Build, Status, plan_kernel};
 use weak_modules::core::rpmver;
-use weak_modules::shell::load::{ModuleFile, load_kernel, read_decompressed, read_module};
+use weak_modules::shell::load::{ModuleFile, read_decompressed, read_module};
 
 const ADD_KERNEL: &[&str] = &["--no-initramfs", "--verbose", "--add-kernel"];
 

@@ -17,9 +17,9 @@ use std::path::PathBuf;
 
 use weak_modules::core::compat::{Candidate, Reason, Verdict, decide};
 use weak_modules::core::kernel::KernelAbi;
-use weak_modules::shell::load::{ModuleFile, load_kernel, module_files};
+use weak_modules::shell::load::{ModuleFile, module_files};
 
-use common::{KERNELS, fixtures};
+use common::{KERNELS, fixtures, load_kernel};
 
 #[derive(Debug, Default)]
 struct Row {

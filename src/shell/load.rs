@@ -300,8 +300,6 @@ pub struct KernelTree {
     /// Size of `struct module` in the kernel's own modules; `None` when it ships none.
     pub this_module_size: Option<u64>,
     pub native: Vec<NativeModule>,
-    /// Native modules that could not be read; they are left out of the ABI.
-    pub unreadable: Vec<LoadError>,
 }
 
 impl KernelTree {
@@ -314,21 +312,6 @@ impl KernelTree {
         }
         abi
     }
-}
-
-/// Loads kernel `release` under `base`, its out-of-tree modules included. Fails only when its
-/// symvers cannot be read.
-pub fn load_kernel(base: &Path, release: &str) -> Result<KernelTree, LoadError> {
-    let (mut tree, out_of_tree) = load_kernel_shallow(base, release)?;
-    // A kernel may ship a thousand modules out of tree: they are read on all cores.
-    let read = on_all_cores(&out_of_tree, |path| ModuleFile::read(path));
-    for (path, read) in out_of_tree.into_iter().zip(read) {
-        match read {
-            Ok(module) => tree.add_out_of_tree(path, &module),
-            Err(err) => tree.unreadable.push(err),
-        }
-    }
-    Ok(tree)
 }
 
 /// Loads kernel `release` under `base` but its out-of-tree modules (`extra/`, `updates/`):
@@ -364,7 +347,6 @@ pub fn load_kernel_shallow(
         vermagic_tail: None,
         this_module_size: None,
         native: Vec::new(),
-        unreadable: Vec::new(),
     };
     for path in module_files(&kernel_dir.join("kernel")) {
         if tree.vermagic_tail.is_none()

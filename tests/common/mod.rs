@@ -413,3 +413,20 @@ pub fn assert_golden(name: &str, root: &Root, actual: &str) {
         .unwrap_or_else(|err| panic!("{}: {err} (UPDATE_GOLDEN=1 writes it)", path.display()));
     assert_eq!(actual, expected, "differs from {}", path.display());
 }
+
+/// Kernel `release` under `base` as the decision sees it: its tree, its out-of-tree modules
+/// (`extra/`, `updates/`) read and added; those that cannot be read are left out. A run reads
+/// them through its snapshot instead, with every other module of the run.
+pub fn load_kernel(
+    base: &Path,
+    release: &str,
+) -> Result<weak_modules::shell::load::KernelTree, weak_modules::shell::load::LoadError> {
+    use weak_modules::shell::load::{ModuleFile, load_kernel_shallow};
+    let (mut tree, out_of_tree) = load_kernel_shallow(base, release)?;
+    for path in out_of_tree {
+        if let Ok(module) = ModuleFile::read(&path) {
+            tree.add_out_of_tree(path, &module);
+        }
+    }
+    Ok(tree)
+}
