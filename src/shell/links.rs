@@ -122,6 +122,8 @@ pub fn read_weak_updates(base: &Path, release: &str) -> Result<WeakUpdates, Link
 /// Removes temporary names a killed run left in `weak-updates/`; only under the exclusive
 /// lock, when no other run of ours can be about to rename one.
 pub fn clear_leftovers(base: &Path, leftovers: &[String]) -> Result<(), LinkError> {
+    // Each directory made durable once, after all of its leftovers are gone.
+    let mut touched = std::collections::BTreeSet::new();
     for leftover in leftovers {
         let path = base.join(leftover);
         match fs::remove_file(&path) {
@@ -131,8 +133,11 @@ pub fn clear_leftovers(base: &Path, leftovers: &[String]) -> Result<(), LinkErro
             _ => {}
         }
         if let Some(parent) = path.parent() {
-            sync_dir(parent).map_err(io_error(parent))?;
+            touched.insert(parent.to_owned());
         }
+    }
+    for dir in touched {
+        sync_dir(&dir).map_err(io_error(&dir))?;
     }
     Ok(())
 }
