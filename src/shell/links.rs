@@ -1,7 +1,8 @@
 //! Reading and changing `weak-updates/`. Every change is atomic: a new link is made in place
 //! by one `symlink`; a link replaced is made under a temporary name in its final directory and
-//! renamed over the old one, so a reader sees the old link or the new one, never none. Nothing is ever written outside
-//! `<base>/lib/modules/<release>/weak-updates/`, and only symlinks are ever removed.
+//! renamed over the old one, so a reader sees the old link or the new one, never none. Nothing
+//! is ever written outside `<base>/lib/modules/<release>/weak-updates/`, and only symlinks are
+//! ever removed.
 
 use std::fs;
 use std::io;
@@ -53,7 +54,7 @@ pub struct WeakUpdates {
 /// The name of the file that records work a run owes a kernel (see `shell::owed`).
 pub const OWED_FILE: &str = ".weak-modules-owed";
 
-/// `.<name>.weak-modules.<pid>.<n>`: how [`place_link`] and the owed-work record name what
+/// `.<name>.weak-modules.<pid>.<n>`: how [`make_link`] and the owed-work record name what
 /// they are about to rename into place.
 pub fn is_temporary_name(name: &str) -> bool {
     let Some(rest) = name.strip_prefix('.') else {
@@ -150,52 +151,129 @@ pub struct Failed {
     pub error: LinkError,
 }
 
-/// Carries out one kernel's actions in order, each on its own: a failure costs that action
-/// only. A removal that would leave the kernel without a module it has (the link of the
-/// build superseding it failed) is not done.
+/// Carries out one kernel's actions, each on its own: a failure costs that action only. The
+/// links come first, in order; then the removals, in order. A removal that would leave the
+/// kernel without a module it has (the link of the build superseding it failed) is not done.
 pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Failed>) {
     let root = base.join(weak_updates_dir(release));
     let mut failed: Vec<Failed> = Vec::new();
-    let mut unplaced = Vec::new();
-    let mut done = 0;
     let mut changed = ChangedDirs::default();
     let mut known = KnownDirs::default();
+    // Every link's path is checked and its directory made here, in order; the links
+    // themselves are then made on all cores (see `place_links`).
+    let mut placing: Vec<Placing> = Vec::new();
     for (index, action) in actions.iter().enumerate() {
-        if let Action::Unlink {
-            why: UnlinkReason::Superseded { by } | UnlinkReason::Duplicate { by },
-            ..
-        } = action
+        let Action::Link { target, .. } = action else {
+            continue;
+        };
+        let ready = checked_path(base, &root, action.link_path(), &mut known)
+            .and_then(|path| make_parent(&root, &path, &mut known).map(|()| path));
+        match ready {
+            Ok(path) => placing.push(Placing {
+                action: index,
+                path,
+                target,
+            }),
+            Err(error) => failed.push(Failed {
+                action: index,
+                error,
+            }),
+        }
+    }
+    let mut done = 0;
+    for (placed, result) in placing.iter().zip(place_links(&placing)) {
+        match result {
+            Ok(()) => {
+                changed.add(placed.path.parent().unwrap_or(&root), placed.action);
+                done += 1;
+            }
+            Err(error) => failed.push(Failed {
+                action: placed.action,
+                error,
+            }),
+        }
+    }
+    let unplaced: Vec<usize> = failed
+        .iter()
+        .filter_map(|failure| match actions[failure.action] {
+            Action::Link { build, .. } => Some(build),
+            Action::Unlink { .. } => None,
+        })
+        .collect();
+    for (index, action) in actions.iter().enumerate() {
+        let Action::Unlink { why, .. } = action else {
+            continue;
+        };
+        if let UnlinkReason::Superseded { by } | UnlinkReason::Duplicate { by } = why
             && unplaced.contains(by)
         {
             continue;
         }
-        let step = checked_path(base, &root, action.link_path(), &mut known).and_then(|path| {
-            match action {
-                Action::Link { target, .. } => place_link(&root, &path, target, &mut known),
-                Action::Unlink { .. } => remove_link(&root, &path, &mut known),
-            }
-            .map(|()| path)
-        });
+        let step = checked_path(base, &root, action.link_path(), &mut known)
+            .and_then(|path| remove_link(&root, &path, &mut known).map(|()| path));
         match step {
             Ok(path) => {
                 changed.add(path.parent().unwrap_or(&root), index);
                 done += 1;
             }
-            Err(error) => {
-                if let Action::Link { build, .. } = action {
-                    unplaced.push(*build);
-                }
-                failed.push(Failed {
-                    action: index,
-                    error,
-                });
-            }
+            Err(error) => failed.push(Failed {
+                action: index,
+                error,
+            }),
         }
     }
+    failed.sort_by_key(|failure| failure.action);
     for (action, error) in changed.sync(&root) {
         failed.push(Failed { action, error });
     }
     (done, failed)
+}
+
+/// A link about to be made: its path checked, its directory there.
+struct Placing<'a> {
+    action: usize,
+    path: PathBuf,
+    target: &'a str,
+}
+
+/// Makes every link, directory by directory: creating entries in one directory takes its lock
+/// in turn, in different directories it does not, so the directories are shared out among
+/// the cores. The share of each thread is fixed by the directories' order, the calling
+/// thread's included, so that a run always makes the same links on the same thread.
+fn place_links(placing: &[Placing]) -> Vec<Result<(), LinkError>> {
+    let mut by_dir: std::collections::BTreeMap<&Path, Vec<usize>> = Default::default();
+    for (item, placed) in placing.iter().enumerate() {
+        by_dir
+            .entry(placed.path.parent().unwrap_or(&placed.path))
+            .or_default()
+            .push(item);
+    }
+    let dirs: Vec<Vec<usize>> = by_dir.into_values().collect();
+    let threads = crate::cores::parallelism().min(dirs.len()).max(1);
+    let share = |thread: usize| -> Vec<(usize, Result<(), LinkError>)> {
+        dirs.iter()
+            .skip(thread)
+            .step_by(threads)
+            .flatten()
+            .map(|&item| (item, make_link(&placing[item].path, placing[item].target)))
+            .collect()
+    };
+    let mut results: Vec<(usize, Result<(), LinkError>)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads)
+            .map(|thread| scope.spawn(move || share(thread)))
+            .collect();
+        let mut all = share(0);
+        for other in others {
+            all.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        all
+    });
+    results.sort_by_key(|(item, _)| *item);
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// Removes these links (base-relative) of the kernel's `weak-updates/`, found there under the
@@ -311,17 +389,19 @@ fn checked_path(
 
 static TEMP_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn place_link(
-    root: &Path,
-    path: &Path,
-    target: &str,
-    known: &mut KnownDirs,
-) -> Result<(), LinkError> {
+/// Makes the directory a link goes in, if it is not known to be there.
+fn make_parent(root: &Path, path: &Path, known: &mut KnownDirs) -> Result<(), LinkError> {
     let parent = path.parent().unwrap_or(root);
     if !known.0.contains(parent) {
         fs::create_dir_all(parent).map_err(io_error(parent))?;
         known.0.insert(parent.to_owned());
     }
+    Ok(())
+}
+
+/// Makes the link at `path`, whose directory is there: in place where nothing is, else under
+/// a temporary name renamed over the link that is there.
+fn make_link(path: &Path, target: &str) -> Result<(), LinkError> {
     if !is_link_or_nothing(path)? {
         // Nothing there: the link is made in place, in one step.
         match symlink(target, path) {
@@ -332,6 +412,7 @@ fn place_link(
             made => return made.map_err(io_error(path)),
         }
     }
+    let parent = path.parent().unwrap_or(path);
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temp = parent.join(format!(
         ".{name}.weak-modules.{}.{}",
