@@ -101,13 +101,19 @@ impl Running {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-        Ok(Running {
-            child,
-            stdout,
-            stderr,
-        })
+        match (drain(child.stdout.take()), drain(child.stderr.take())) {
+            (Ok(stdout), Ok(stderr)) => Ok(Running {
+                child,
+                stdout,
+                stderr,
+            }),
+            // No thread to read its output: the child is stopped, not left to block.
+            (Err(err), _) | (_, Err(err)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(err)
+            }
+        }
     }
 
     /// Waits for the child, then writes what it printed.
@@ -123,8 +129,8 @@ impl Running {
     }
 }
 
-fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
+fn drain(pipe: Option<impl Read + Send + 'static>) -> io::Result<JoinHandle<Vec<u8>>> {
+    std::thread::Builder::new().spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut pipe) = pipe {
             let _ = pipe.read_to_end(&mut bytes);

@@ -259,16 +259,22 @@ fn place_links(placing: &[Placing]) -> Vec<Result<(), LinkError>> {
             .collect()
     };
     let mut results: Vec<(usize, Result<(), LinkError>)> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads)
-            .map(|thread| scope.spawn(move || share(thread)))
+        // A share whose thread cannot be started is made here, after the calling thread's.
+        let others: Vec<Result<_, usize>> = (1..threads)
+            .map(|thread| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || share(thread))
+                    .map_err(|_| thread)
+            })
             .collect();
         let mut all = share(0);
         for other in others {
-            all.extend(
-                other
+            all.extend(match other {
+                Ok(helper) => helper
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
+                Err(thread) => share(thread),
+            });
         }
         all
     });
