@@ -110,6 +110,10 @@ impl Session<'_> {
             self.apply(&snapshot, &plan);
             self.finish(&snapshot.installed);
         }
+        // Tens of megabytes of small allocations: freed off the main thread, which is about
+        // to print the summary and exit without waiting for it.
+        // Should no thread be had, they are freed here.
+        let _ = std::thread::Builder::new().spawn(move || drop((snapshot, plan)));
         Ok(())
     }
 
@@ -173,6 +177,7 @@ impl Session<'_> {
             self.problem(problem);
         }
         let mut paths = Vec::new();
+        let mut seen = HashSet::new();
         for line in lines {
             let absolute = PathBuf::from(format!(
                 "/{}",
@@ -182,7 +187,7 @@ impl Session<'_> {
                 .strip_prefix(&self.config.base)
                 .unwrap_or(&absolute);
             let path = inside.to_string_lossy().trim_start_matches('/').to_owned();
-            if !paths.contains(&path) {
+            if seen.insert(path.clone()) {
                 paths.push(path);
             }
         }
