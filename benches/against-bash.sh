@@ -169,6 +169,25 @@ if ((${#slow[@]})); then
 	hyperfine --runs 1 --prepare "$reset" --export-markdown "$cache/cd-reference.md" "${slow[@]}"
 fi
 
+# With depmod, every run removes and makes hundreds of links, and on some disks each run is
+# slower than the one before (discards pile up): hyperfine's runs of one command after the
+# other favour whichever goes first. So the jobs with depmod are also timed alternating, one
+# run of each in turn, from the same restored indexes.
+alternate() { # label, then the two commands
+	local label=$1 first=$2 second=$3 i start a=0 b=0
+	for ((i = 0; i < runs; i++)); do
+		eval "$reset"
+		start=$(date +%s%N) && sh -c "$first" >/dev/null 2>&1 && a=$((a + $(date +%s%N) - start))
+		eval "$reset"
+		start=$(date +%s%N) && sh -c "$second" >/dev/null 2>&1 && b=$((b + $(date +%s%N) - start))
+	done
+	echo "$label alternating, $runs runs each: before $((a / runs / 1000000)) ms, ours $((b / runs / 1000000)) ms"
+}
+if [[ -n ${BEFORE:-} ]]; then
+	alternate "(c)" "$BEFORE $common --add-modules < $cache/all.list" "$native $common --add-modules < $cache/all.list"
+	alternate "(d)" "$BEFORE $common --add-kernel ${targets[0]}" "$native $common --add-kernel ${targets[0]}"
+fi
+
 # The largest resident set of the command and its children (depmod's, when it runs).
 peak() { # label, then the command
 	local label=$1
