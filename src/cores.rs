@@ -1,5 +1,5 @@
-//! Work shared out among the cores: reading many files, planning many kernels. Nothing here
-//! touches the filesystem itself.
+//! Work shared out among the cores: reading many files, planning many kernels, making many
+//! links. Nothing here touches the filesystem itself.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,24 +27,33 @@ pub fn on_all_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync
             mine.push((index, work(item)));
         }
     };
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads)
-            .filter_map(|_| {
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, take_turns)
-                    .ok()
-            })
-            .collect();
-        let mut done = take_turns();
-        for helper in helpers {
-            done.extend(
-                helper
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        done
-    });
+    let mut done = on_threads(threads, |_| take_turns());
     done.sort_unstable_by_key(|(index, _)| *index);
     done.into_iter().map(|(_, result)| result).collect()
+}
+
+/// `work(thread)` for each of `threads` threads, the calling thread being thread 0; the results
+/// in thread order. A thread that cannot be started has its work done on the calling thread,
+/// after its own, so nothing is lost where the system refuses threads.
+pub fn on_threads<R: Send>(threads: usize, work: impl Fn(usize) -> Vec<R> + Sync) -> Vec<R> {
+    let work = &work;
+    std::thread::scope(|scope| {
+        let helpers: Vec<Result<_, usize>> = (1..threads)
+            .map(|thread| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || work(thread))
+                    .map_err(|_| thread)
+            })
+            .collect();
+        let mut done = work(0);
+        for helper in helpers {
+            done.extend(match helper {
+                Ok(helper) => helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(thread) => work(thread),
+            });
+        }
+        done
+    })
 }

@@ -258,26 +258,7 @@ fn place_links(placing: &[Placing]) -> Vec<Result<(), LinkError>> {
             .map(|&item| (item, make_link(&placing[item].path, placing[item].target)))
             .collect()
     };
-    let mut results: Vec<(usize, Result<(), LinkError>)> = std::thread::scope(|scope| {
-        // A share whose thread cannot be started is made here, after the calling thread's.
-        let others: Vec<Result<_, usize>> = (1..threads)
-            .map(|thread| {
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, move || share(thread))
-                    .map_err(|_| thread)
-            })
-            .collect();
-        let mut all = share(0);
-        for other in others {
-            all.extend(match other {
-                Ok(helper) => helper
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(thread) => share(thread),
-            });
-        }
-        all
-    });
+    let mut results = crate::cores::on_threads(threads, share);
     results.sort_by_key(|(item, _)| *item);
     results.into_iter().map(|(_, result)| result).collect()
 }
