@@ -58,9 +58,18 @@ impl Session<'_> {
         // Then each kernel is decided on its own.
         let offers: Vec<(KernelOffer, Vec<Option<Prepared>>)> =
             offers.into_iter().zip(prepared).collect();
-        let kernels: Vec<KernelStep> = on_all_cores(&offers, |(offer, prepared)| {
+        let plans: Vec<KernelPlan> = on_all_cores(&offers, |(offer, prepared)| {
             offer.plan(prepared, live_system)
         });
+        let kernels: Vec<KernelStep> = offers
+            .into_iter()
+            .zip(plans)
+            .map(|((offer, _), plan)| KernelStep {
+                release: offer.release.to_owned(),
+                offered: offer.offered,
+                plan,
+            })
+            .collect();
         let work = self.work_for_a_change();
         let mut owed = snapshot.records.clone();
         let changed = kernels
@@ -122,19 +131,14 @@ impl<'s> KernelOffer<'s> {
     }
 
     /// Decided, its builds prepared with [`prepare_build`].
-    fn plan(&self, prepared: &[Option<Prepared>], live_system: bool) -> KernelStep {
-        let plan = plan_prepared(
+    fn plan(&self, prepared: &[Option<Prepared>], live_system: bool) -> KernelPlan {
+        plan_prepared(
             &self.abi,
             &self.builds,
             prepared,
             &self.offered.existing,
             &self.kernel.occupied,
             live_system,
-        );
-        KernelStep {
-            release: self.release.to_owned(),
-            offered: self.offered.clone(),
-            plan,
-        }
+        )
     }
 }

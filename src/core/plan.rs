@@ -196,7 +196,14 @@ pub fn prepare_build<'a>(kernel: &KernelAbi, build: &Build<'a>) -> Option<Prepar
         built_for: build.built_for,
         facts: build.facts,
     };
-    (build.built_for != kernel.release).then(|| Prepared::new(kernel, candidate))
+    (!made_for(kernel, build)).then(|| Prepared::new(kernel, candidate))
+}
+
+/// A build made for the kernel itself: never a candidate there. The builds prepared, the
+/// builds chosen among and the builds reported as the kernel's own are told apart by this one
+/// test, so that a choice of builds always finds each of them prepared.
+fn made_for(kernel: &KernelAbi, build: &Build) -> bool {
+    build.built_for == kernel.release
 }
 
 /// [`plan_kernel`] with each build already prepared by [`prepare_build`], in build order.
@@ -467,7 +474,7 @@ fn builds_by_name_newest_first(
 ) -> BTreeMap<String, Vec<usize>> {
     let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, build) in builds.iter().enumerate() {
-        if build.built_for != kernel.release && !unavailable.contains(&index) {
+        if !made_for(kernel, build) && !unavailable.contains(&index) {
             by_name
                 .entry(normalize_module_name(build.name).into_owned())
                 .or_default()
@@ -495,7 +502,7 @@ fn statuses(
     let mut statuses: Vec<Status> = builds
         .iter()
         .map(|build| {
-            if build.built_for == kernel.release {
+            if made_for(kernel, build) {
                 Status::OwnKernel
             } else {
                 Status::DoesNotFit(Vec::new())
