@@ -23,7 +23,7 @@ impl Session<'_> {
             if !step.plan.changes_anything() || !self.record(&step.release) {
                 continue;
             }
-            let (_, failed) = apply(self.base(), &step.release, &step.plan.actions);
+            let failed = apply(self.base(), &step.release, &step.plan.actions);
             for failure in failed {
                 self.problem(&failure);
             }

@@ -154,7 +154,7 @@ pub struct Failed {
 /// Carries out one kernel's actions, each on its own: a failure costs that action only. The
 /// links come first, in order; then the removals, in order. A removal that would leave the
 /// kernel without a module it has (the link of the build superseding it failed) is not done.
-pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Failed>) {
+pub fn apply(base: &Path, release: &str, actions: &[Action]) -> Vec<Failed> {
     let root = base.join(weak_updates_dir(release));
     let mut failed: Vec<Failed> = Vec::new();
     let mut changed = ChangedDirs::default();
@@ -180,13 +180,9 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
             }),
         }
     }
-    let mut done = 0;
     for (placed, result) in placing.iter().zip(place_links(&placing)) {
         match result {
-            Ok(()) => {
-                changed.add(placed.path.parent().unwrap_or(&root), placed.action);
-                done += 1;
-            }
+            Ok(()) => changed.add(&root, placed.path.parent().unwrap_or(&root), placed.action),
             Err(error) => failed.push(Failed {
                 action: placed.action,
                 error,
@@ -212,10 +208,7 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
         let step = checked_path(base, &root, action.link_path(), &mut known)
             .and_then(|path| remove_link(&root, &path, &mut known).map(|()| path));
         match step {
-            Ok(path) => {
-                changed.add(path.parent().unwrap_or(&root), index);
-                done += 1;
-            }
+            Ok(path) => changed.add(&root, path.parent().unwrap_or(&root), index),
             Err(error) => failed.push(Failed {
                 action: index,
                 error,
@@ -223,10 +216,10 @@ pub fn apply(base: &Path, release: &str, actions: &[Action]) -> (usize, Vec<Fail
         }
     }
     failed.sort_by_key(|failure| failure.action);
-    for (action, error) in changed.sync(&root) {
+    for (action, error) in changed.sync() {
         failed.push(Failed { action, error });
     }
-    (done, failed)
+    failed
 }
 
 /// A link about to be made: its path checked, its directory there.
@@ -273,9 +266,9 @@ pub fn empty_weak_updates(base: &Path, release: &str, links: &[String]) -> Resul
     for (index, link) in links.iter().enumerate() {
         let path = checked_path(base, &root, link, &mut known)?;
         remove_link(&root, &path, &mut known)?;
-        changed.add(path.parent().unwrap_or(&root), index);
+        changed.add(&root, path.parent().unwrap_or(&root), index);
     }
-    match changed.sync(&root).into_iter().next() {
+    match changed.sync().into_iter().next() {
         Some((_, error)) => Err(error),
         None => Ok(()),
     }
@@ -285,26 +278,31 @@ pub fn empty_weak_updates(base: &Path, release: &str, links: &[String]) -> Resul
 /// rather than once per change (a kernel may get hundreds of links in one run). Until then a
 /// crash may lose some of the changes, never the record of owed work written before them,
 /// so the next run plans them again.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct ChangedDirs {
-    /// Directory -> the last change made in it.
+    /// Directory -> the last change made in or below it.
     dirs: std::collections::BTreeMap<PathBuf, usize>,
 }
 
 impl ChangedDirs {
-    fn add(&mut self, dir: &Path, change: usize) {
-        self.dirs.insert(dir.to_owned(), change);
+    /// A change in `dir`, below the `weak-updates/` `root`. Its parents up to the root are
+    /// synced too: a directory made or pruned on the way changed their entries.
+    fn add(&mut self, root: &Path, dir: &Path, change: usize) {
+        let mut dir = dir;
+        // A directory already in the map has its parents there too.
+        while self.dirs.insert(dir.to_owned(), change).is_none() && dir != root {
+            match dir.parent() {
+                Some(parent) if parent.starts_with(root) => dir = parent,
+                _ => break,
+            }
+        }
     }
 
-    /// Syncs every directory touched that still exists, and the `weak-updates/` root, whose
-    /// subdirectories may have come or gone; the failures, with the last change in each.
-    fn sync(self, root: &Path) -> Vec<(usize, LinkError)> {
-        let last = self.dirs.values().copied().max();
-        let mut dirs = self.dirs;
-        if let Some(last) = last {
-            dirs.entry(root.to_owned()).or_insert(last);
-        }
-        dirs.into_iter()
+    /// Syncs every directory touched that still exists; the failures, with the last change
+    /// made in each.
+    fn sync(self) -> Vec<(usize, LinkError)> {
+        self.dirs
+            .into_iter()
             .filter_map(|(dir, change)| {
                 sync_dir(&dir)
                     .map_err(|source| (change, LinkError::Io { path: dir, source }))
@@ -473,5 +471,35 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
         Ok(handle) => handle.sync_all(),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directories_made_on_a_links_way_are_synced_with_it() {
+        let root = Path::new("/b/lib/modules/K/weak-updates");
+        let mut changed = ChangedDirs::default();
+        changed.add(root, &root.join("kernel/drivers/net"), 0);
+        changed.add(root, &root.join("kernel/drivers/scsi"), 1);
+        changed.add(root, &root.join("extra"), 2);
+        let dirs: Vec<String> = changed
+            .dirs
+            .keys()
+            .map(|dir| dir.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                "",
+                "extra",
+                "kernel",
+                "kernel/drivers",
+                "kernel/drivers/net",
+                "kernel/drivers/scsi"
+            ]
+        );
     }
 }
