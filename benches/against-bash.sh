@@ -4,7 +4,8 @@
 #
 #   benches/against-bash.sh CACHE_DIR REFERENCE_WEAK_MODULES
 #
-# RUNS=N sets hyperfine's runs per command (10). The reference takes minutes per run on the
+# RUNS=N sets hyperfine's runs per command (10). Run as root: the jobs run on a loop-mounted
+# ext4 image unless BENCH_FS=here (see below). The reference takes minutes per run on the
 # jobs with 1,121 modules; REFERENCE_SLOW=1 times it there too (one run each). BEFORE=BINARY
 # times an earlier build of ours too, on every job.
 #
@@ -108,14 +109,38 @@ fixture_root
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 native=${CARGO_TARGET_DIR:-$here/target}/release/weak-modules
 
+# Where the jobs run: by default a fresh ext4 with a journal (mkfs.ext4's defaults), loop-mounted
+# from an image in CACHE_DIR, as on an installed system. BENCH_FS=here runs them in CACHE_DIR
+# itself. (On an ext4 without a journal, the inode allocator passes over every inode freed in
+# the last minute, reading each from disk; the reset before each run frees hundreds, so there
+# every run makes its links more slowly than the one before.)
+work=$cache
+if [[ ${BENCH_FS:-ext4} = ext4 ]]; then
+	work=$cache/ext4
+	mkdir -p "$work"
+	if ! mountpoint -q "$work"; then
+		rm -f "$cache/ext4.img" && truncate -s 2G "$cache/ext4.img"
+		mkfs.ext4 -q -F "$cache/ext4.img"
+		mount -o loop "$cache/ext4.img" "$work" ||
+			{ echo "cannot loop-mount an ext4 image: run as root, or with BENCH_FS=here" >&2; exit 1; }
+	fi
+	trap 'umount "$work"' EXIT
+	rm -rf "$work/root4" "$work/fixtures8"
+	cp -a "$root" "$cache/fixtures8" "$indexes" "$cache/fixtures8-indexes.tar" "$work/"
+	root=$work/root4
+	indexes=$work/root4-indexes.tar
+fi
+fixtures8=$work/fixtures8
+echo "filesystem of the jobs: $(findmnt -no FSTYPE,OPTIONS -T "$work")"
+
 reset="rm -rf $root/lib/modules/*/weak-updates && tar -xf $indexes -C $root"
-reset8="rm -rf $cache/fixtures8/lib/modules/*/weak-updates && tar -xf $cache/fixtures8-indexes.tar -C $cache/fixtures8"
+reset8="rm -rf $fixtures8/lib/modules/*/weak-updates && tar -xf $work/fixtures8-indexes.tar -C $fixtures8"
 one=$(find "$root/lib/modules/$old/extra" -name 'ansi_cprng.ko*' | head -n1)
 echo "$one" >"$cache/one.list"
 find "$root/lib/modules/$old/extra" -name '*.ko*' | sort >"$cache/all.list"
-echo "$cache/fixtures8/lib/modules/6.1.0-50-amd64/extra/fx/fxmisc.ko" >"$cache/one8.list"
+echo "$fixtures8/lib/modules/6.1.0-50-amd64/extra/fx/fxmisc.ko" >"$cache/one8.list"
 common="--basedir $root --no-initramfs --dracut /bin/true"
-common8="--basedir $cache/fixtures8 --no-initramfs --dracut /bin/true"
+common8="--basedir $fixtures8 --no-initramfs --dracut /bin/true"
 
 # (a) The links both tools make must be the same: link path -> the file it resolves to.
 links() {
@@ -169,8 +194,8 @@ if ((${#slow[@]})); then
 	hyperfine --runs 1 --prepare "$reset" --export-markdown "$cache/cd-reference.md" "${slow[@]}"
 fi
 
-# With depmod, every run removes and makes hundreds of links, and on some disks each run is
-# slower than the one before (discards pile up): hyperfine's runs of one command after the
+# With depmod, every run removes and makes hundreds of links, and on some filesystems each run
+# is slower than the one before (see BENCH_FS above): hyperfine's runs of one command after the
 # other favour whichever goes first. So the jobs with depmod are also timed alternating, one
 # run of each in turn, from the same restored indexes.
 alternate() { # label, then the two commands
