@@ -368,14 +368,6 @@ pub fn load_kernel_shallow(
     Ok((tree, out_of_tree))
 }
 
-/// [`load_kernel_shallow`] of each of `releases`, on all cores, in the order of `releases`.
-pub fn load_kernels_shallow(
-    base: &Path,
-    releases: &[String],
-) -> Vec<Result<(KernelTree, Vec<PathBuf>), LoadError>> {
-    on_all_cores(releases, |release| load_kernel_shallow(base, release))
-}
-
 impl KernelTree {
     /// One of the kernel's out-of-tree modules, at `path`, read.
     pub fn add_out_of_tree(&mut self, path: PathBuf, module: &ModuleFile) {
@@ -424,11 +416,49 @@ pub struct ReadAhead {
 
 /// Reads every one of `paths` as a module, on all cores; the results in the order of `paths`.
 pub fn read_modules(paths: &[PathBuf]) -> Vec<ReadAhead> {
+    read_modules_and_kernels(paths, &[], |_| ()).0
+}
+
+/// [`read_modules`], and `read_kernel` of each of `releases` on the same cores: a few kernels
+/// (symvers, trees) and many small modules share them better than one after the other. The
+/// kernels go first, being the largest pieces.
+pub fn read_modules_and_kernels<K: Send>(
+    paths: &[PathBuf],
+    releases: &[String],
+    read_kernel: impl Fn(&str) -> K + Sync,
+) -> (Vec<ReadAhead>, Vec<K>) {
+    enum Job<'j> {
+        Kernel(&'j str),
+        Module(&'j PathBuf),
+    }
+    // Each is moved out as soon as all are done; boxing the larger would cost an allocation
+    // per module.
+    #[allow(clippy::large_enum_variant)]
+    enum Done<K> {
+        Kernel(K),
+        Module(ReadAhead),
+    }
+    let jobs: Vec<Job> = releases
+        .iter()
+        .map(|release| Job::Kernel(release))
+        .chain(paths.iter().map(Job::Module))
+        .collect();
     let directories = Mutex::new(HashMap::new());
-    on_all_cores(paths, |path| ReadAhead {
-        identity: identity(path, &directories).unwrap_or_else(|| path.clone()),
-        read: ModuleFile::read(path),
-    })
+    let mut kernels = Vec::with_capacity(releases.len());
+    let mut modules = Vec::with_capacity(paths.len());
+    for done in on_all_cores(&jobs, |job| match job {
+        Job::Kernel(release) => Done::Kernel(read_kernel(release)),
+        Job::Module(path) => Done::Module(ReadAhead {
+            identity: identity(path, &directories).unwrap_or_else(|| (*path).clone()),
+            read: ModuleFile::read(path),
+        }),
+    }) {
+        match done {
+            Done::Kernel(kernel) => kernels.push(kernel),
+            Done::Module(module) => modules.push(module),
+        }
+    }
+    (modules, kernels)
 }
 
 /// [`ReadAhead::identity`] of one path, for a module not read ahead.

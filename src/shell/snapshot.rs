@@ -10,11 +10,12 @@ use crate::core::index::{IndexMismatch, index_mismatch};
 use crate::core::offer::{FoundLink, KernelCase, LinkTarget, Run, offer};
 use crate::core::paths::{release_from_path, resolve_link};
 use crate::core::plan::Occupied;
+use crate::cores::on_all_cores;
 use crate::shell::depmod::{DepListing, OnDisk, read_modules_dep};
-use crate::shell::links::{WeakUpdates, read_weak_updates};
+use crate::shell::links::{LinkError, WeakUpdates, read_weak_updates};
 use crate::shell::load::{
-    KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernels_shallow,
-    module_files, module_identity, read_modules,
+    KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernel_shallow,
+    module_files, module_identity, read_modules_and_kernels,
 };
 use crate::shell::owed::{Owed, read_owed};
 
@@ -104,7 +105,6 @@ pub fn read(base: &Path, request: &Request) -> Result<Snapshot, LoadError> {
         modules_deps: HashMap::new(),
     };
     reader.installed()?;
-    reader.given(request);
     let releases: Vec<String> = match request.kernels {
         Some(named) => named
             .iter()
@@ -114,10 +114,8 @@ pub fn read(base: &Path, request: &Request) -> Result<Snapshot, LoadError> {
         None => reader.snapshot.installed.iter().cloned().collect(),
     };
     let offers_installed = offer(request.run, KernelCase::default()).every_installed_build;
-    if offers_installed {
-        reader.extra_builds();
-    }
-    reader.kernels(&releases);
+    let kernels = reader.modules_and_kernels(request, offers_installed, &releases);
+    reader.kernels(&releases, kernels);
     if !offers_installed && reader.some_kernel_lost_a_module(request.run) {
         reader.extra_builds();
     }
@@ -135,6 +133,23 @@ pub fn read(base: &Path, request: &Request) -> Result<Snapshot, LoadError> {
         }
     }
     Ok(reader.snapshot)
+}
+
+/// A kernel's own files, read on the cores with the given modules.
+struct KernelFiles {
+    shallow: Result<(KernelTree, Vec<PathBuf>), LoadError>,
+    weak_updates: Result<WeakUpdates, LinkError>,
+    modules_dep: Option<Vec<u8>>,
+}
+
+impl KernelFiles {
+    fn read(base: &Path, release: &str) -> Self {
+        KernelFiles {
+            shallow: load_kernel_shallow(base, release),
+            weak_updates: read_weak_updates(base, release),
+            modules_dep: read_modules_dep(base, release),
+        }
+    }
 }
 
 /// A kernel while it is being read.
@@ -180,33 +195,71 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn given(&mut self, request: &Request) {
-        match request.run {
-            Run::AddModules | Run::Explain => {
-                let read = self.read_ahead(request.given);
-                for (path, ahead) in request.given.iter().zip(read) {
-                    if let Some(module) = self.register(path, ahead, true)
-                        && !self.snapshot.given.contains(&module)
-                    {
-                        self.snapshot.given.push(module);
-                    }
-                }
+    /// The modules given on stdin, and every installed build when the run offers them all,
+    /// read on all cores together with the files of the kernels to plan; those are returned in
+    /// the order of `releases`.
+    fn modules_and_kernels(
+        &mut self,
+        request: &Request,
+        offers_installed: bool,
+        releases: &[String],
+    ) -> Vec<KernelFiles> {
+        let reads_given = matches!(request.run, Run::AddModules | Run::Explain);
+        let given = if reads_given { request.given } else { &[] };
+        let extra = if offers_installed {
+            self.extra_paths()
+        } else {
+            Vec::new()
+        };
+        let paths: Vec<String> = given
+            .iter()
+            .chain(extra.iter().flat_map(|(_, paths)| paths))
+            .cloned()
+            .collect();
+        let base = self.base;
+        let (read, kernels) =
+            self.read_ahead_and(&paths, releases, |release| KernelFiles::read(base, release));
+        let mut read = read.into_iter();
+        let mut registered = std::collections::HashSet::new();
+        for (path, ahead) in given.iter().zip(read.by_ref()) {
+            if let Some(module) = self.register(path, ahead, true)
+                && registered.insert(module)
+            {
+                self.snapshot.given.push(module);
             }
-            Run::RemoveModules => {
-                self.snapshot.lost_own = request
-                    .given
-                    .iter()
-                    .filter(|path| !self.base.join(path).exists())
-                    .map(|path| release_from_path(path).to_owned())
-                    .collect();
-            }
-            _ => {}
+        }
+        self.removed_own(request);
+        for (directory, paths) in extra {
+            self.register_extra(directory, &paths, read.by_ref());
+        }
+        kernels
+    }
+
+    /// `--remove-modules`: the own kernels of given modules that are gone.
+    fn removed_own(&mut self, request: &Request) {
+        if request.run == Run::RemoveModules {
+            self.snapshot.lost_own = request
+                .given
+                .iter()
+                .filter(|path| !self.base.join(path).exists())
+                .map(|path| release_from_path(path).to_owned())
+                .collect();
         }
     }
 
     /// Reads the modules at these base-relative paths on all cores, each path not read yet
     /// once; `None` for the others.
     fn read_ahead(&mut self, paths: &[String]) -> Vec<Option<ReadAhead>> {
+        self.read_ahead_and(paths, &[], |_| ()).0
+    }
+
+    /// [`Reader::read_ahead`], with `read_kernel` of each of `releases` on the same cores.
+    fn read_ahead_and<K: Send>(
+        &mut self,
+        paths: &[String],
+        releases: &[String],
+        read_kernel: impl Fn(&str) -> K + Sync,
+    ) -> (Vec<Option<ReadAhead>>, Vec<K>) {
         let absolute: Vec<PathBuf> = paths.iter().map(|path| self.base.join(path)).collect();
         let mut unread: Vec<PathBuf> = absolute
             .iter()
@@ -215,12 +268,13 @@ impl Reader<'_> {
             .collect();
         unread.sort();
         unread.dedup();
-        let read_now = read_modules(&unread);
+        let (read_now, kernels) = read_modules_and_kernels(&unread, releases, read_kernel);
         let mut read: HashMap<PathBuf, ReadAhead> = unread.into_iter().zip(read_now).collect();
         for (path, ahead) in &read {
             self.read_paths.insert(path.clone(), ahead.identity.clone());
         }
-        absolute.iter().map(|path| read.remove(path)).collect()
+        let read = absolute.iter().map(|path| read.remove(path)).collect();
+        (read, kernels)
     }
 
     /// The module id of the module at `path`, read ahead or now, registered under its
@@ -271,50 +325,67 @@ impl Reader<'_> {
 
     /// Every module in `extra/` of every kernel directory, installed or not.
     fn extra_builds(&mut self) {
+        for (directory, paths) in self.extra_paths() {
+            let read = self.read_ahead(&paths);
+            self.register_extra(directory, &paths, read);
+        }
+    }
+
+    /// The paths of the modules in `extra/` of every kernel directory, by directory.
+    fn extra_paths(&self) -> Vec<(String, Vec<String>)> {
         let modules_dir = self.base.join("lib/modules");
         let Ok(entries) = std::fs::read_dir(&modules_dir) else {
-            return;
+            return Vec::new();
         };
         let mut directories: Vec<String> = entries
             .filter_map(Result::ok)
             .filter_map(|entry| entry.file_name().into_string().ok())
             .collect();
         directories.sort();
-        for directory in directories {
-            let paths = self.relative(&module_files(&modules_dir.join(&directory).join("extra")));
-            let read = self.read_ahead(&paths);
-            let builds = paths
-                .iter()
-                .zip(read)
-                .filter_map(|(path, ahead)| self.register(path, ahead, true))
-                .collect();
-            self.snapshot.extra_builds.insert(directory, builds);
-        }
+        directories
+            .into_iter()
+            .map(|directory| {
+                let extra = module_files(&modules_dir.join(&directory).join("extra"));
+                (directory, self.relative(&extra))
+            })
+            .collect()
+    }
+
+    fn register_extra(
+        &mut self,
+        directory: String,
+        paths: &[String],
+        read: impl IntoIterator<Item = Option<ReadAhead>>,
+    ) {
+        let builds = paths
+            .iter()
+            .zip(read)
+            .filter_map(|(path, ahead)| self.register(path, ahead, true))
+            .collect();
+        self.snapshot.extra_builds.insert(directory, builds);
     }
 
     /// Every kernel to plan: its tree, its own modules and its links.
-    fn kernels(&mut self, releases: &[String]) {
-        let mut found = self.kernel_trees(releases);
+    fn kernels(&mut self, releases: &[String], files: Vec<KernelFiles>) {
+        let mut found = self.kernel_trees(releases, files);
         self.own_modules(&mut found);
         self.links(found);
     }
 
     /// The trees and `weak-updates/` of the kernels that can be read (the others are a
     /// problem each and left out), with the paths of their out-of-tree modules.
-    fn kernel_trees(&mut self, releases: &[String]) -> Vec<FoundKernel> {
+    fn kernel_trees(&mut self, releases: &[String], files: Vec<KernelFiles>) -> Vec<FoundKernel> {
         let mut found = Vec::new();
-        for (release, shallow) in releases
-            .iter()
-            .zip(load_kernels_shallow(self.base, releases))
-        {
-            let (tree, out_of_tree) = match shallow {
+        for (release, files) in releases.iter().zip(files) {
+            self.modules_deps.insert(release.clone(), files.modules_dep);
+            let (tree, out_of_tree) = match files.shallow {
                 Ok(shallow) => shallow,
                 Err(err) => {
                     self.problem(err.to_string());
                     continue;
                 }
             };
-            let weak_updates = match read_weak_updates(self.base, release) {
+            let weak_updates = match files.weak_updates {
                 Ok(weak_updates) => weak_updates,
                 Err(err) => {
                     self.problem(format!("{err}; kernel {release} left as it is"));
@@ -436,17 +507,22 @@ impl Reader<'_> {
     /// killed before its depmod.
     fn indexes(&mut self) {
         let releases: Vec<String> = self.snapshot.kernels.keys().cloned().collect();
-        for release in releases {
-            self.modules_dep(&release);
+        for release in &releases {
+            self.modules_dep(release);
+        }
+        let reader = &*self;
+        let indexes = on_all_cores(&releases, |release| {
             let (present, unreadable, any_module) =
-                self.watched_modules(&self.snapshot.kernels[&release]);
-            let index = index_mismatch(
-                self.modules_deps[&release].as_deref(),
+                reader.watched_modules(&reader.snapshot.kernels[release]);
+            index_mismatch(
+                reader.modules_deps[release].as_deref(),
                 &present,
                 &unreadable,
                 any_module,
-            );
-            if let Some(kernel) = self.snapshot.kernels.get_mut(&release) {
+            )
+        });
+        for (release, index) in releases.iter().zip(indexes) {
+            if let Some(kernel) = self.snapshot.kernels.get_mut(release) {
                 kernel.index = index;
             }
         }
