@@ -507,16 +507,16 @@ fn identity(path: &Path, directories: &Mutex<DirectoryCache>) -> Option<PathBuf>
 /// A directory's real path, or `None` when it has none, by the path it was named by.
 type DirectoryCache = HashMap<PathBuf, Option<PathBuf>>;
 
-/// Module files below `dir`, sorted, following no symlinks.
+/// Module files below `dir`, sorted, following no symlinks. Walking each directory's entries
+/// in name order, depth first, yields the paths in `Path`'s order: no sort of the whole list.
 pub fn module_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = WalkDir::new(dir)
+    WalkDir::new(dir)
+        .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_file() && is_module_file(entry.path()))
         .map(|entry| entry.into_path())
-        .collect();
-    files.sort();
-    files
+        .collect()
 }
 
 #[cfg(test)]
@@ -555,6 +555,30 @@ mod tests {
             std::fs::write(&path, &whole[..len]).expect("write");
             assert!(read_module(&path).is_err(), "cut to {len}");
         }
+    }
+
+    #[test]
+    fn module_files_come_in_path_order_without_a_sort() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for file in [
+            "a/x.ko",
+            "a.ko",
+            "a-b.ko",
+            "a-b/y.ko",
+            "a/b/z.ko.xz",
+            "B.ko",
+            "a/.ko",
+        ] {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).expect("mkdir");
+            std::fs::write(&path, b"x").expect("write");
+        }
+        std::fs::write(dir.path().join("a/notes.txt"), b"x").expect("write");
+        let files = module_files(dir.path());
+        let mut sorted = files.clone();
+        sorted.sort();
+        assert_eq!(files, sorted);
+        assert_eq!(files.len(), 7);
     }
 
     #[test]

@@ -266,7 +266,8 @@ impl Reader<'_> {
             .filter(|path| !self.read_paths.contains_key(*path))
             .cloned()
             .collect();
-        unread.sort();
+        // Sorted by bytes, which is cheaper than by components; only to drop repeats.
+        unread.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         unread.dedup();
         let (read_now, kernels) = read_modules_and_kernels(&unread, releases, read_kernel);
         let mut read: HashMap<PathBuf, ReadAhead> = unread.into_iter().zip(read_now).collect();
