@@ -33,14 +33,20 @@ fn main() -> ExitCode {
         }
     }
     let stdin = std::io::stdin();
-    match weak_modules::app::run(&parsed.config, stdin.lock(), stdout.lock()) {
-        Ok(outcome) if outcome.problems == 0 && outcome.findings == 0 => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
+    let status = match weak_modules::app::run(&parsed.config, stdin.lock(), stdout.lock()) {
+        Ok(outcome) if outcome.problems == 0 && outcome.findings == 0 => 0,
+        Ok(_) => 1,
         Err(err) => {
             tracing::error!("{err}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Everything is on disk and every child waited for; what is left in memory (tens of
+    // megabytes after a large run) goes with the process. Exiting without the exit handlers
+    // spares the allocator's walk over all of it (~8 ms after 1,121 modules × 3 kernels).
+    let _ = stdout.lock().flush();
+    // SAFETY: _exit(2) ends the process at once; no Rust code runs after it.
+    unsafe { libc::_exit(status) }
 }
 
 /// `uname -r`: the default release of the kernel modes.
