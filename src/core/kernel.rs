@@ -39,11 +39,11 @@ pub struct KernelAbi<'s> {
     pub this_module_size: Option<u64>,
     symvers: &'s KernelSymvers,
     /// Exports of out-of-tree modules the kernel ships itself (its `extra/`, `updates/`),
-    /// which symvers does not list.
-    native_exports: HashMap<String, (Export, String)>,
+    /// which symvers does not list, with the (normalized) name of their module.
+    native_exports: HashMap<&'s str, (&'s Export, Cow<'s, str>)>,
     /// Names (normalized) of every module installed for the kernel: in-tree ones from its
     /// `kernel/`, out-of-tree ones from `extra/` and `updates/`.
-    native_modules: HashSet<String>,
+    native_modules: HashSet<Cow<'s, str>>,
 }
 
 impl<'s> KernelAbi<'s> {
@@ -59,12 +59,12 @@ impl<'s> KernelAbi<'s> {
     }
 
     /// Records a module the kernel ships (found in its `kernel/`, `extra/` or `updates/`).
-    pub fn add_native_module(&mut self, name: &str, exports: &[Export]) {
-        let name = normalize_module_name(name).into_owned();
+    pub fn add_native_module(&mut self, name: &'s str, exports: &'s [Export]) {
+        let name = normalize_module_name(name);
         for export in exports {
             self.native_exports
-                .entry(export.name.clone())
-                .or_insert_with(|| (export.clone(), name.clone()));
+                .entry(&export.name)
+                .or_insert_with(|| (export, name.clone()));
         }
         self.native_modules.insert(name);
     }
@@ -83,7 +83,7 @@ impl<'s> KernelAbi<'s> {
             return Some((entry.export, Provider::Vmlinux));
         }
         if let Some((export, module)) = self.native_exports.get(symbol) {
-            return Some((export, Provider::Module(module)));
+            return Some((*export, Provider::Module(module)));
         }
         listed
             .map(|entry| (entry.export, module_name_of(entry.module)))

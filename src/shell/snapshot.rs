@@ -3,8 +3,10 @@
 //! file the run may offer or finds linked. Each file is read once, on all cores where there are
 //! many; the rest of the run works from this and never reads the tree again until it applies.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use hashbrown::{HashMap, HashSet};
 
 use crate::core::index::{IndexMismatch, index_mismatch};
 use crate::core::offer::{FoundLink, KernelCase, LinkTarget, Run, offer};
@@ -220,7 +222,7 @@ impl Reader<'_> {
         let (read, kernels) =
             self.read_ahead_and(&paths, releases, |release| KernelFiles::read(base, release));
         let mut read = read.into_iter();
-        let mut registered = std::collections::HashSet::new();
+        let mut registered = HashSet::new();
         for (path, ahead) in given.iter().zip(read.by_ref()) {
             if let Some(module) = self.register(path, ahead, true)
                 && registered.insert(module)
