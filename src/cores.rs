@@ -11,7 +11,10 @@ pub fn parallelism() -> usize {
 /// `work` applied to each item, the items shared out among one thread per core as they come
 /// free (files differ in size by orders of magnitude). The calling thread is one of them, so
 /// the work gets done even where no thread can be started.
-pub fn on_all_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub fn on_all_cores<'t, T: Sync, R: Send>(
+    items: &'t [T],
+    work: impl Fn(&'t T) -> R + Sync,
+) -> Vec<R> {
     let threads = parallelism().min(items.len());
     if threads <= 1 {
         return items.iter().map(work).collect();

@@ -4,6 +4,7 @@
 use super::*;
 use crate::core::compat::Prepared;
 use crate::core::kernel::KernelAbi;
+use crate::core::needs::{Needs, Resolved, Symbols, Wants};
 use crate::core::offer::{Offered, offered_builds};
 use crate::core::plan::{Build, KernelPlan, plan_prepared, prepare_build};
 use crate::cores::on_all_cores;
@@ -39,6 +40,18 @@ impl Session<'_> {
             .iter()
             .map(|(release, kernel)| KernelOffer::new(run, snapshot, release, kernel))
             .collect();
+        // What each module needs is worked out once, and each kernel looks up each symbol
+        // some module needs once at most.
+        let wants = on_all_cores(&snapshot.modules, |module| Wants::of(&module.file.facts));
+        let mut symbols = Symbols::default();
+        let needs: Vec<Needs> = wants
+            .into_iter()
+            .map(|wants| Needs::number(wants, &mut symbols))
+            .collect();
+        let resolved: Vec<Resolved> = offers
+            .iter()
+            .map(|offer| Resolved::new(&offer.abi, &symbols))
+            .collect();
         // Checking each build against its kernel is most of the work. It is spread over the
         // cores build by build: three kernels do not share two cores evenly.
         let pairs: Vec<(usize, usize)> = offers
@@ -48,7 +61,13 @@ impl Session<'_> {
             .collect();
         let mut prepared = on_all_cores(&pairs, |&(kernel, build)| {
             let offer = &offers[kernel];
-            prepare_build(&offer.abi, &offer.builds[build])
+            let module = offer.offered.members[build];
+            prepare_build(
+                &offer.abi,
+                &resolved[kernel],
+                &needs[module],
+                &offer.builds[build],
+            )
         })
         .into_iter();
         let prepared: Vec<Vec<Option<Prepared>>> = offers

@@ -10,11 +10,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 
-use crate::core::abi::{Export, VersionTable};
+use crate::core::abi::Export;
 use crate::core::elf::ModuleFacts;
 use crate::core::kernel::{KernelAbi, normalize_module_name, vermagic_tail};
+use crate::core::needs::{NeededImport, Needs, Resolved, Symbols};
 
 /// A module considered for a kernel's `weak-updates/`.
 #[derive(Debug, Clone, Copy)]
@@ -225,9 +226,16 @@ pub fn is_gpl_compatible(license: Option<&str>) -> bool {
 
 /// Decides every candidate against one kernel.
 pub fn decide(kernel: &KernelAbi, candidates: &[Candidate]) -> Vec<Verdict> {
+    let mut symbols = Symbols::default();
+    let needs: Vec<Needs> = candidates
+        .iter()
+        .map(|candidate| Needs::of(candidate.facts, &mut symbols))
+        .collect();
+    let resolved = Resolved::new(kernel, &symbols);
     let prepared: Vec<Prepared> = candidates
         .iter()
-        .map(|candidate| Prepared::new(kernel, *candidate))
+        .zip(&needs)
+        .map(|(candidate, needs)| Prepared::new(kernel, &resolved, needs, *candidate))
         .collect();
     let chosen: Vec<&Prepared> = prepared.iter().collect();
     decide_prepared(&chosen)
@@ -332,7 +340,14 @@ enum Need {
 }
 
 impl<'a> Prepared<'a> {
-    pub fn new(kernel: &KernelAbi, candidate: Candidate<'a>) -> Self {
+    /// `candidate` checked against `kernel`, whose offer of each symbol of the run is
+    /// `resolved`; `needs` are the candidate's own.
+    pub fn new(
+        kernel: &KernelAbi,
+        resolved: &Resolved,
+        needs: &Needs<'a>,
+        candidate: Candidate<'a>,
+    ) -> Self {
         let facts = candidate.facts;
         let mut prepared = Prepared {
             candidate,
@@ -344,15 +359,10 @@ impl<'a> Prepared<'a> {
         if facts.versions.is_none() && candidate.built_for != kernel.release {
             prepared.fails(Reason::NoModversions);
         }
-        let versions: Option<HashMap<&str, u32>> = facts.versions.as_ref().map(version_map);
-        prepared.check_unreferenced_versions(kernel);
+        prepared.check_unreferenced_versions(resolved, needs);
         prepared.check_vermagic(kernel);
-        for import in &facts.imports {
-            let name = import_name(facts, &import.name);
-            let crc = versions
-                .as_ref()
-                .and_then(|versions| versions.get(name).copied());
-            prepared.check_import(kernel, name, import.weak, crc);
+        for import in &needs.imports {
+            prepared.check_import(kernel, resolved, import);
         }
         prepared
     }
@@ -377,31 +387,19 @@ impl<'a> Prepared<'a> {
 
     /// Records modpost added without an import, `module_layout` above all: the loader checks
     /// it before anything else.
-    fn check_unreferenced_versions(&mut self, kernel: &KernelAbi) {
-        let facts = self.candidate.facts;
-        let Some(table) = &facts.versions else {
-            return;
-        };
-        let imported: HashSet<&str> = facts
-            .imports
-            .iter()
-            .map(|import| import.name.as_str())
-            .collect();
-        for entry in &table.entries {
-            if imported.contains(entry.name.as_str()) {
-                continue;
-            }
-            match kernel.lookup(&entry.name) {
+    fn check_unreferenced_versions(&mut self, resolved: &Resolved, needs: &Needs<'a>) {
+        for &(symbol, crc) in &needs.versions_only {
+            match resolved.get(symbol.id) {
                 Some((export, provider)) => {
                     if let Some(reason) =
-                        crc_mismatch(&entry.name, entry.crc, export, || provider.to_string())
+                        crc_mismatch(symbol.name, crc, export, || provider.to_string())
                     {
                         self.fails(reason);
                     }
                 }
                 None => self.steps.push(Step::FromCandidates {
-                    symbol: &entry.name,
-                    need: Need::Version(entry.crc),
+                    symbol: symbol.name,
+                    need: Need::Version(crc),
                     unoffered: None,
                 }),
             }
@@ -425,9 +423,10 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    fn check_import(&mut self, kernel: &KernelAbi, symbol: &'a str, weak: bool, crc: Option<u32>) {
-        let Some((export, provider)) = kernel.lookup(symbol) else {
-            let unoffered = if weak || LOADER_SYMBOLS.contains(&symbol) {
+    fn check_import(&mut self, kernel: &KernelAbi, resolved: &Resolved, import: &NeededImport<'a>) {
+        let symbol = import.symbol.name;
+        let Some((export, provider)) = resolved.get(import.symbol.id) else {
+            let unoffered = if import.weak || LOADER_SYMBOLS.contains(&symbol) {
                 None
             } else {
                 Some(match kernel.absent_provider(symbol) {
@@ -442,13 +441,19 @@ impl<'a> Prepared<'a> {
             };
             self.steps.push(Step::FromCandidates {
                 symbol,
-                need: Need::Import(crc),
+                need: Need::Import(import.crc),
                 unoffered,
             });
             return;
         };
         let mut reasons = Vec::new();
-        self.check_export(symbol, export, crc, || provider.to_string(), &mut reasons);
+        self.check_export(
+            symbol,
+            export,
+            import.crc,
+            || provider.to_string(),
+            &mut reasons,
+        );
         for reason in reasons {
             self.fails(reason);
         }
@@ -527,14 +532,6 @@ fn crc_mismatch(
     })
 }
 
-fn version_map(table: &VersionTable) -> HashMap<&str, u32> {
-    table
-        .entries
-        .iter()
-        .map(|entry| (entry.name.as_str(), entry.crc))
-        .collect()
-}
-
 /// One decision's view of the other candidates.
 struct Context<'k, 'a> {
     candidates: &'k [&'k Prepared<'a>],
@@ -594,16 +591,6 @@ impl Context<'_, '_> {
             return;
         }
         prepared.check_export(symbol, export, crc, provider, &mut verdict.reasons);
-    }
-}
-
-/// The name an import is exported under: ppc64 ELFv1 modules import functions by their
-/// dot-names (`.foo` for `foo`); `.TOC.` is the loader's own.
-fn import_name<'n>(facts: &ModuleFacts, name: &'n str) -> &'n str {
-    if facts.machine == goblin::elf::header::EM_PPC64 && name != ".TOC." {
-        name.strip_prefix('.').unwrap_or(name)
-    } else {
-        name
     }
 }
 

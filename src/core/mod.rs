@@ -8,6 +8,7 @@ pub mod elf;
 pub mod index;
 pub mod kernel;
 pub mod modinfo;
+pub mod needs;
 pub mod offer;
 pub mod paths;
 pub mod plan;

@@ -16,6 +16,7 @@ use hashbrown::HashSet;
 use crate::core::compat::{Candidate, Prepared, Reason, Verdict, decide_prepared};
 use crate::core::elf::ModuleFacts;
 use crate::core::kernel::{KernelAbi, normalize_module_name};
+use crate::core::needs::{Needs, Resolved, Symbols};
 use crate::core::paths::{link_subpath, link_target, weak_updates_dir};
 use crate::core::rpmver;
 
@@ -180,23 +181,36 @@ pub fn plan_kernel(
     occupied: &Occupied,
     live_system: bool,
 ) -> KernelPlan {
+    let mut symbols = Symbols::default();
+    let needs: Vec<Needs> = builds
+        .iter()
+        .map(|build| Needs::of(build.facts, &mut symbols))
+        .collect();
+    let resolved = Resolved::new(kernel, &symbols);
     let prepared: Vec<Option<Prepared>> = builds
         .iter()
-        .map(|build| prepare_build(kernel, build))
+        .zip(&needs)
+        .map(|(build, needs)| prepare_build(kernel, &resolved, needs, build))
         .collect();
     plan_prepared(kernel, builds, &prepared, existing, occupied, live_system)
 }
 
-/// A build checked against the kernel alone (see [`Prepared`]); `None` for a build made for
-/// the kernel itself, never a candidate there. Most of a plan's work, and independent for
-/// each build, so that callers may spread it over cores.
-pub fn prepare_build<'a>(kernel: &KernelAbi, build: &Build<'a>) -> Option<Prepared<'a>> {
+/// A build checked against the kernel alone (see [`Prepared`]), given its [`Needs`] and the
+/// kernel's offer of its run's symbols; `None` for a build made for the kernel itself, never a
+/// candidate there. Most of a plan's work, and independent for each build, so that callers
+/// may spread it over cores.
+pub fn prepare_build<'a>(
+    kernel: &KernelAbi,
+    resolved: &Resolved,
+    needs: &Needs<'a>,
+    build: &Build<'a>,
+) -> Option<Prepared<'a>> {
     let candidate = Candidate {
         name: build.name,
         built_for: build.built_for,
         facts: build.facts,
     };
-    (!made_for(kernel, build)).then(|| Prepared::new(kernel, candidate))
+    (!made_for(kernel, build)).then(|| Prepared::new(kernel, resolved, needs, candidate))
 }
 
 /// A build made for the kernel itself: never a candidate there. The builds prepared, the
