@@ -326,7 +326,7 @@ fn choose_builds(
                 standing.unwrap_or(group[0])
             })
             .collect();
-        let verdicts = decider.decide(&chosen);
+        let mut verdicts = decider.decide(&chosen);
         let providers: HashSet<Cow<str>> = chosen
             .iter()
             .map(|&i| builds[i].name)
@@ -334,9 +334,11 @@ fn choose_builds(
             .map(normalize_module_name)
             .collect();
         let mut newly_excluded = false;
-        for (&build, verdict) in chosen.iter().zip(&verdicts) {
+        // A round that excludes a build is followed by another, so its verdicts are not
+        // needed after this: the reasons are moved, not copied.
+        for (&build, verdict) in chosen.iter().zip(&mut verdicts) {
             if fails_on_its_own(verdict, &providers) && !excluded.contains_key(&build) {
-                excluded.insert(build, verdict.reasons.clone());
+                excluded.insert(build, std::mem::take(&mut verdict.reasons));
                 excluded_in.insert(build, rounds.len());
                 newly_excluded = true;
             }
@@ -349,7 +351,7 @@ fn choose_builds(
                 chosen: &chosen,
             };
             stale.rejudge(decider, &mut excluded);
-            let mut statuses = statuses(kernel, builds, &by_name, &chosen, &verdicts, excluded);
+            let mut statuses = statuses(kernel, builds, &by_name, &chosen, verdicts, excluded);
             judge_passed_over(decider, &chosen, &mut statuses);
             return statuses;
         }
@@ -510,7 +512,7 @@ fn statuses(
     builds: &[Build],
     by_name: &BTreeMap<String, Vec<usize>>,
     chosen: &[usize],
-    verdicts: &[Verdict],
+    verdicts: Vec<Verdict>,
     mut excluded: BTreeMap<usize, Vec<Reason>>,
 ) -> Vec<Status> {
     let mut statuses: Vec<Status> = builds
@@ -529,7 +531,7 @@ fn statuses(
                 shadowed: verdict.shadowed,
             }
         } else {
-            Status::DoesNotFit(verdict.reasons.clone())
+            Status::DoesNotFit(verdict.reasons)
         };
     }
     let is_chosen: HashSet<usize> = chosen.iter().copied().collect();
