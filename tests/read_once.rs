@@ -21,6 +21,18 @@ fn opened_twice_via(
     args: &[&str],
     stdin: &str,
 ) -> BTreeMap<String, usize> {
+    let mut opened = opened(root, base, args, stdin);
+    opened.retain(|_, count| *count > 1);
+    opened
+}
+
+/// Every regular file below the root the run opened (base-relative), with how often.
+fn opened(
+    root: &Root,
+    base: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> BTreeMap<String, usize> {
     let log = root.path().join("strace.log");
     let mut child = spawn_guarded(
         Command::new("strace")
@@ -72,7 +84,6 @@ fn opened_twice_via(
         }
     }
     assert!(!opened.is_empty(), "strace saw no file opened: {log:?}");
-    opened.retain(|_, count| *count > 1);
     opened
 }
 
@@ -111,5 +122,52 @@ fn a_root_reached_through_a_symlink_is_read_once_too() {
     assert_eq!(
         opened_twice_via(&root, &base, &["--dry-run", "--add-modules"], &given),
         BTreeMap::new()
+    );
+}
+
+/// `--add-modules` of a module of 6.1.0-50 offers 6.1.0-50 nothing it could take: its other
+/// out-of-tree modules decide nothing there and are not read, unless its `modules.dep` does
+/// not list one of them, which may be because that one cannot be read.
+#[test]
+fn a_kernel_offered_only_its_own_builds_reads_its_other_modules_only_for_its_index() {
+    let root = Root::new();
+    let given = format!("{}\n", root.fxmisc_50());
+    let args = ["--dry-run", "--add-modules"];
+    let own_extra = |opened: &BTreeMap<String, usize>| -> Vec<String> {
+        let prefix = format!("lib/modules/{K50}/extra/");
+        opened
+            .keys()
+            .filter(|path| path.starts_with(&prefix))
+            .cloned()
+            .collect()
+    };
+    let read = own_extra(&opened(&root, root.path(), &args, &given));
+    assert_eq!(read, [format!("lib/modules/{K50}/extra/fx/fxmisc.ko")]);
+
+    let broken = root.join(&format!("lib/modules/{K50}/extra/fx/broken.ko"));
+    std::fs::write(&broken, "not an ELF file").unwrap();
+    let read = own_extra(&opened(&root, root.path(), &args, &given));
+    let every: Vec<String> =
+        weak_modules::shell::load::module_files(&root.join(&format!("lib/modules/{K50}/extra")))
+            .iter()
+            .map(|path| {
+                let below = path.strip_prefix(root.path()).unwrap();
+                below.to_string_lossy().into_owned()
+            })
+            .collect();
+    assert_eq!(read, every, "all of them, for the index");
+    let run = root.run(&args, &given);
+    assert_eq!(run.status, 1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "weak-modules: {}: not a usable kernel module: not an ELF file\n",
+            broken.display()
+        )
+    );
+    assert!(
+        !run.stdout.contains("modules.dep"),
+        "the index matches once broken.ko is known unreadable:\n{}",
+        run.stdout
     );
 }

@@ -371,18 +371,24 @@ pub fn load_kernel_shallow(
 impl KernelTree {
     /// One of the kernel's out-of-tree modules, at `path`, read.
     pub fn add_out_of_tree(&mut self, path: PathBuf, module: &ModuleFile) {
-        // A kernel without in-tree modules: its own out-of-tree ones, built for it, carry its
-        // struct module too.
-        let own =
-            module.facts.vermagic.as_deref().map(vermagic_release) == Some(self.release.as_str());
-        if self.this_module_size.is_none() && own {
-            self.this_module_size = module.facts.this_module_size;
-        }
+        self.learn_struct_module(module);
         self.native.push(NativeModule {
             name: module.name.clone(),
             path,
             exports: module.facts.exports.clone(),
         });
+    }
+}
+
+impl KernelTree {
+    /// The size of `struct module` of a kernel without in-tree modules, from the first of its
+    /// own out-of-tree modules, built for it, that tells it.
+    pub fn learn_struct_module(&mut self, module: &ModuleFile) {
+        let own =
+            module.facts.vermagic.as_deref().map(vermagic_release) == Some(self.release.as_str());
+        if self.this_module_size.is_none() && own {
+            self.this_module_size = module.facts.this_module_size;
+        }
     }
 }
 

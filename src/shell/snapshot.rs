@@ -52,6 +52,10 @@ pub struct KernelRead {
     pub leftovers: Vec<String>,
     /// Its modules outside `kernel/` that cannot be read (base-relative).
     pub unreadable: Vec<String>,
+    /// Its modules outside `kernel/` left unread (base-relative): the run offers the kernel no
+    /// build it could take, so their exports and names decide nothing (see
+    /// [`Reader::own_modules`]). Its index is compared as if they read.
+    pub unread: Vec<String>,
     /// How its `modules.dep` differs from its tree, if it does.
     pub index: Option<IndexMismatch>,
 }
@@ -117,7 +121,7 @@ pub fn read(base: &Path, request: &Request) -> Result<Snapshot, LoadError> {
     };
     let offers_installed = offer(request.run, KernelCase::default()).every_installed_build;
     let kernels = reader.modules_and_kernels(request, offers_installed, &releases);
-    reader.kernels(&releases, kernels);
+    reader.kernels(request.run, &releases, kernels);
     if !offers_installed && reader.some_kernel_lost_a_module(request.run) {
         reader.extra_builds();
     }
@@ -162,6 +166,8 @@ struct FoundKernel {
     out_of_tree: Vec<String>,
     /// Those of them that cannot be read.
     unreadable: Vec<String>,
+    /// Those of them left unread.
+    unread: Vec<String>,
 }
 
 struct Reader<'b> {
@@ -369,9 +375,9 @@ impl Reader<'_> {
     }
 
     /// Every kernel to plan: its tree, its own modules and its links.
-    fn kernels(&mut self, releases: &[String], files: Vec<KernelFiles>) {
+    fn kernels(&mut self, run: Run, releases: &[String], files: Vec<KernelFiles>) {
         let mut found = self.kernel_trees(releases, files);
-        self.own_modules(&mut found);
+        self.own_modules(run, &mut found);
         self.links(found);
     }
 
@@ -406,14 +412,24 @@ impl Reader<'_> {
                 tree,
                 weak_updates,
                 unreadable: Vec::new(),
+                unread: Vec::new(),
             });
         }
         found
     }
 
     /// Each kernel's own modules outside `kernel/`, read with every other module of the run:
-    /// the same file is often a candidate for the other kernels too.
-    fn own_modules(&mut self, found: &mut [FoundKernel]) {
+    /// the same file is often a candidate for the others too. A kernel that can be offered no
+    /// build of another kernel (its own kernel's modules given to `--add-modules`, say, and no
+    /// links) needs neither their exports nor their names; they are left unread unless its
+    /// index needs them (see [`Reader::indexes`]).
+    fn own_modules(&mut self, run: Run, found: &mut [FoundKernel]) {
+        for kernel in found.iter_mut() {
+            if !self.may_take_a_build(run, kernel) {
+                kernel.unread = std::mem::take(&mut kernel.out_of_tree);
+                self.learn_struct_module(kernel);
+            }
+        }
         let all: Vec<String> = found
             .iter()
             .flat_map(|kernel| kernel.out_of_tree.iter().cloned())
@@ -430,6 +446,39 @@ impl Reader<'_> {
                 }
             }
         }
+    }
+
+    /// A kernel that ships no in-tree module learns the size of its `struct module` from its
+    /// own out-of-tree ones (see `KernelTree::add_out_of_tree`): those left unread are read
+    /// in order until one tells it, so that the kernel is reported as it would be had they all
+    /// been read.
+    fn learn_struct_module(&mut self, kernel: &mut FoundKernel) {
+        for path in &kernel.unread {
+            if kernel.tree.this_module_size.is_some() {
+                return;
+            }
+            if let Some(module) = self.register(path, None, true) {
+                kernel
+                    .tree
+                    .learn_struct_module(&self.snapshot.modules[module].file);
+            }
+        }
+    }
+
+    /// Whether the run's policy may offer the kernel a build it could take: one not made for
+    /// it. Errs towards yes; no only when every build it can be offered is its own.
+    fn may_take_a_build(&self, run: Run, kernel: &FoundKernel) -> bool {
+        let release = &kernel.tree.release;
+        let by_mode = offer(run, KernelCase::default());
+        by_mode.every_installed_build
+            || !kernel.weak_updates.links.is_empty()
+            || self.snapshot.lost_own.contains(release)
+            || (by_mode.given
+                && self
+                    .snapshot
+                    .given
+                    .iter()
+                    .any(|&module| self.snapshot.modules[module].file.built_for != *release))
     }
 
     /// Each kernel's links, resolved to the modules they lead to (read on all cores).
@@ -479,6 +528,7 @@ impl Reader<'_> {
                     occupied: kernel.weak_updates.occupied,
                     leftovers: kernel.weak_updates.leftovers,
                     unreadable: kernel.unreadable,
+                    unread: kernel.unread,
                     index: None,
                 },
             );
@@ -514,19 +564,63 @@ impl Reader<'_> {
             self.modules_dep(release);
         }
         let reader = &*self;
-        let indexes = on_all_cores(&releases, |release| {
-            let (present, unreadable, any_module) =
-                reader.watched_modules(&reader.snapshot.kernels[release]);
-            index_mismatch(
-                reader.modules_deps[release].as_deref(),
-                &present,
-                &unreadable,
-                any_module,
-            )
-        });
+        let indexes = on_all_cores(&releases, |release| reader.index(release));
         for (release, index) in releases.iter().zip(indexes) {
+            let index = match index {
+                // It may not list a module left unread because that module cannot be read:
+                // then it is read after all, and the index compared again.
+                Some(IndexMismatch::Lacks(_))
+                    if !self.snapshot.kernels[release].unread.is_empty() =>
+                {
+                    self.read_unread(release);
+                    self.index(release)
+                }
+                index => index,
+            };
             if let Some(kernel) = self.snapshot.kernels.get_mut(release) {
                 kernel.index = index;
+            }
+        }
+    }
+
+    fn index(&self, release: &str) -> Option<IndexMismatch> {
+        let (present, unreadable, any_module) =
+            self.watched_modules(&self.snapshot.kernels[release]);
+        index_mismatch(
+            self.modules_deps[release].as_deref(),
+            &present,
+            &unreadable,
+            any_module,
+        )
+    }
+
+    /// The kernel's own modules left unread (see [`Reader::own_modules`]), read now.
+    fn read_unread(&mut self, release: &str) {
+        let Some(kernel) = self.snapshot.kernels.get_mut(release) else {
+            return;
+        };
+        let paths = std::mem::take(&mut kernel.unread);
+        let read = self.read_ahead(&paths);
+        let registered: Vec<(String, Option<usize>)> = paths
+            .into_iter()
+            .zip(read)
+            .map(|(path, ahead)| {
+                let module = self.register(&path, ahead, true);
+                (path, module)
+            })
+            .collect();
+        let base = self.base;
+        let Snapshot {
+            kernels, modules, ..
+        } = &mut self.snapshot;
+        if let Some(kernel) = kernels.get_mut(release) {
+            for (path, module) in registered {
+                match module {
+                    Some(module) => kernel
+                        .tree
+                        .add_out_of_tree(base.join(&path), &modules[module].file),
+                    None => kernel.unreadable.push(path),
+                }
             }
         }
     }
@@ -549,6 +643,12 @@ impl Reader<'_> {
             .filter_map(|module| below_kernel(&module.path))
             .filter(|below| !below.starts_with("kernel/"))
             .collect();
+        present.extend(
+            kernel
+                .unread
+                .iter()
+                .filter_map(|path| below_kernel(&self.base.join(path))),
+        );
         let mut unreadable: Vec<String> = kernel
             .unreadable
             .iter()
