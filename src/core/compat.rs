@@ -15,7 +15,7 @@ use hashbrown::HashMap;
 use crate::core::abi::Export;
 use crate::core::elf::ModuleFacts;
 use crate::core::kernel::{KernelAbi, normalize_module_name, vermagic_tail};
-use crate::core::needs::{NeededImport, Needs, Resolved, Symbols};
+use crate::core::needs::{NeededImport, Needs, Resolved};
 
 /// A module considered for a kernel's `weak-updates/`.
 #[derive(Debug, Clone, Copy)]
@@ -226,11 +226,7 @@ pub fn is_gpl_compatible(license: Option<&str>) -> bool {
 
 /// Decides every candidate against one kernel.
 pub fn decide(kernel: &KernelAbi, candidates: &[Candidate]) -> Vec<Verdict> {
-    let mut symbols = Symbols::default();
-    let needs: Vec<Needs> = candidates
-        .iter()
-        .map(|candidate| Needs::of(candidate.facts, &mut symbols))
-        .collect();
+    let (symbols, needs) = Needs::of_all(candidates.iter().map(|candidate| candidate.facts));
     let resolved = Resolved::new(kernel, &symbols);
     let prepared: Vec<Prepared> = candidates
         .iter()

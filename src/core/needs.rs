@@ -126,6 +126,16 @@ impl<'a> Needs<'a> {
     pub fn of(facts: &'a ModuleFacts, symbols: &mut Symbols<'a>) -> Self {
         Needs::number(Wants::of(facts), symbols)
     }
+
+    /// What each of `modules` needs, numbered in one table, in order.
+    pub fn of_all(modules: impl IntoIterator<Item = &'a ModuleFacts>) -> (Symbols<'a>, Vec<Self>) {
+        let mut symbols = Symbols::default();
+        let needs = modules
+            .into_iter()
+            .map(|facts| Needs::of(facts, &mut symbols))
+            .collect();
+        (symbols, needs)
+    }
 }
 
 /// The name an import is exported under: ppc64 ELFv1 modules import functions by their

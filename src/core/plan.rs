@@ -16,7 +16,7 @@ use hashbrown::HashSet;
 use crate::core::compat::{Candidate, Prepared, Reason, Verdict, decide_prepared};
 use crate::core::elf::ModuleFacts;
 use crate::core::kernel::{KernelAbi, normalize_module_name};
-use crate::core::needs::{Needs, Resolved, Symbols};
+use crate::core::needs::{Needs, Resolved};
 use crate::core::paths::{link_subpath, link_target, weak_updates_dir};
 use crate::core::rpmver;
 
@@ -181,11 +181,7 @@ pub fn plan_kernel(
     occupied: &Occupied,
     live_system: bool,
 ) -> KernelPlan {
-    let mut symbols = Symbols::default();
-    let needs: Vec<Needs> = builds
-        .iter()
-        .map(|build| Needs::of(build.facts, &mut symbols))
-        .collect();
+    let (symbols, needs) = Needs::of_all(builds.iter().map(|build| build.facts));
     let resolved = Resolved::new(kernel, &symbols);
     let prepared: Vec<Option<Prepared>> = builds
         .iter()

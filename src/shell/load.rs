@@ -378,9 +378,7 @@ impl KernelTree {
             exports: module.facts.exports.clone(),
         });
     }
-}
 
-impl KernelTree {
     /// The size of `struct module` of a kernel without in-tree modules, from the first of its
     /// own out-of-tree modules, built for it, that tells it.
     pub fn learn_struct_module(&mut self, module: &ModuleFile) {
@@ -420,14 +418,10 @@ pub struct ReadAhead {
     pub read: Result<ModuleFile, LoadError>,
 }
 
-/// Reads every one of `paths` as a module, on all cores; the results in the order of `paths`.
-pub fn read_modules(paths: &[PathBuf]) -> Vec<ReadAhead> {
-    read_modules_and_kernels(paths, &[], |_| ()).0
-}
-
-/// [`read_modules`], and `read_kernel` of each of `releases` on the same cores: a few kernels
-/// (symvers, trees) and many small modules share them better than one after the other. The
-/// kernels go first, being the largest pieces.
+/// Reads every one of `paths` as a module, and `read_kernel` of each of `releases`, on all
+/// cores; the results in the order given. A few kernels (symvers, trees) and many small
+/// modules share the cores better than one after the other; the kernels go first, being the
+/// largest pieces.
 pub fn read_modules_and_kernels<K: Send>(
     paths: &[PathBuf],
     releases: &[String],
