@@ -148,6 +148,24 @@ pub fn offered_builds(
     }
 }
 
+/// Whether `run` may offer a kernel a build made for another kernel, known before its links
+/// are resolved: `has_links` (they lead to builds it takes part with, and a gone one makes it
+/// take every installed build), `given_for_others` (a module on stdin was built for another
+/// kernel). Errs towards yes: no only when every build [`offered_builds`] can give it is its own.
+pub fn may_offer_others_builds(
+    run: Run,
+    lost_own_module: bool,
+    has_links: bool,
+    given_for_others: bool,
+) -> bool {
+    let case = KernelCase {
+        lost_own_module,
+        has_gone_link: false,
+    };
+    let offer = offer(run, case);
+    offer.every_installed_build || has_links || (offer.given && given_for_others)
+}
+
 /// The position of `module` among the kernel's builds, adding it if it is not there yet.
 fn member_index(members: &mut Vec<usize>, module: usize) -> usize {
     match members.iter().position(|m| *m == module) {
@@ -175,6 +193,32 @@ mod tests {
         lost_own_module: true,
         has_gone_link: false,
     };
+
+    #[test]
+    fn a_kernel_is_offered_no_build_of_another_only_when_nothing_can_bring_one() {
+        // (run, lost own module, has links, a given module built for another kernel)
+        let offered_none = [
+            (Run::AddModules, false, false, false),
+            (Run::Explain, false, false, false),
+            (Run::RemoveModules, false, false, true),
+            (Run::RemoveKernel, false, false, true),
+        ];
+        for (run, lost, links, given) in offered_none {
+            assert!(!may_offer_others_builds(run, lost, links, given), "{run:?}");
+        }
+        let may_offer = [
+            (Run::AddModules, false, false, true),
+            (Run::AddModules, false, true, false),
+            (Run::RemoveModules, true, false, false),
+            (Run::RemoveModules, false, true, false),
+            (Run::AddKernel, false, false, false),
+            (Run::Sync, false, false, false),
+            (Run::Check, false, false, false),
+        ];
+        for (run, lost, links, given) in may_offer {
+            assert!(may_offer_others_builds(run, lost, links, given), "{run:?}");
+        }
+    }
 
     #[test]
     fn each_mode_offers_what_it_should_to_each_kind_of_kernel() {

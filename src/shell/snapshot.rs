@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use hashbrown::{HashMap, HashSet};
 
 use crate::core::index::{IndexMismatch, index_mismatch};
-use crate::core::offer::{FoundLink, KernelCase, LinkTarget, Run, offer};
+use crate::core::offer::{FoundLink, KernelCase, LinkTarget, Run, may_offer_others_builds, offer};
 use crate::core::paths::{release_from_path, resolve_link};
 use crate::core::plan::Occupied;
 use crate::cores::on_all_cores;
@@ -436,14 +436,42 @@ impl Reader<'_> {
             .collect();
         let mut read = self.read_ahead(&all).into_iter();
         for kernel in found {
-            for path in std::mem::take(&mut kernel.out_of_tree) {
-                match self.register(&path, read.next().flatten(), true) {
-                    Some(module) => kernel.tree.add_out_of_tree(
-                        self.base.join(&path),
-                        &self.snapshot.modules[module].file,
-                    ),
-                    None => kernel.unreadable.push(path),
+            let paths = std::mem::take(&mut kernel.out_of_tree);
+            let registered = self.register_own(paths, read.by_ref());
+            self.add_own(&mut kernel.tree, &mut kernel.unreadable, registered);
+        }
+    }
+
+    /// A kernel's own out-of-tree modules, registered: each path with its module id, `None`
+    /// (after a problem) when it cannot be read.
+    fn register_own(
+        &mut self,
+        paths: Vec<String>,
+        read: impl Iterator<Item = Option<ReadAhead>>,
+    ) -> Vec<(String, Option<usize>)> {
+        paths
+            .into_iter()
+            .zip(read)
+            .map(|(path, ahead)| {
+                let module = self.register(&path, ahead, true);
+                (path, module)
+            })
+            .collect()
+    }
+
+    /// Registered own modules into the kernel's tree, or among its unreadable ones.
+    fn add_own(
+        &self,
+        tree: &mut KernelTree,
+        unreadable: &mut Vec<String>,
+        registered: Vec<(String, Option<usize>)>,
+    ) {
+        for (path, module) in registered {
+            match module {
+                Some(module) => {
+                    tree.add_out_of_tree(self.base.join(&path), &self.snapshot.modules[module].file)
                 }
+                None => unreadable.push(path),
             }
         }
     }
@@ -466,19 +494,20 @@ impl Reader<'_> {
     }
 
     /// Whether the run's policy may offer the kernel a build it could take: one not made for
-    /// it. Errs towards yes; no only when every build it can be offered is its own.
+    /// it (`core::offer::may_offer_others_builds`).
     fn may_take_a_build(&self, run: Run, kernel: &FoundKernel) -> bool {
         let release = &kernel.tree.release;
-        let by_mode = offer(run, KernelCase::default());
-        by_mode.every_installed_build
-            || !kernel.weak_updates.links.is_empty()
-            || self.snapshot.lost_own.contains(release)
-            || (by_mode.given
-                && self
-                    .snapshot
-                    .given
-                    .iter()
-                    .any(|&module| self.snapshot.modules[module].file.built_for != *release))
+        let given_for_others = self
+            .snapshot
+            .given
+            .iter()
+            .any(|&module| self.snapshot.modules[module].file.built_for != *release);
+        may_offer_others_builds(
+            run,
+            self.snapshot.lost_own.contains(release),
+            !kernel.weak_updates.links.is_empty(),
+            given_for_others,
+        )
     }
 
     /// Each kernel's links, resolved to the modules they lead to (read on all cores).
@@ -596,33 +625,14 @@ impl Reader<'_> {
 
     /// The kernel's own modules left unread (see [`Reader::own_modules`]), read now.
     fn read_unread(&mut self, release: &str) {
-        let Some(kernel) = self.snapshot.kernels.get_mut(release) else {
+        let Some(mut kernel) = self.snapshot.kernels.remove(release) else {
             return;
         };
         let paths = std::mem::take(&mut kernel.unread);
         let read = self.read_ahead(&paths);
-        let registered: Vec<(String, Option<usize>)> = paths
-            .into_iter()
-            .zip(read)
-            .map(|(path, ahead)| {
-                let module = self.register(&path, ahead, true);
-                (path, module)
-            })
-            .collect();
-        let base = self.base;
-        let Snapshot {
-            kernels, modules, ..
-        } = &mut self.snapshot;
-        if let Some(kernel) = kernels.get_mut(release) {
-            for (path, module) in registered {
-                match module {
-                    Some(module) => kernel
-                        .tree
-                        .add_out_of_tree(base.join(&path), &modules[module].file),
-                    None => kernel.unreadable.push(path),
-                }
-            }
-        }
+        let registered = self.register_own(paths, read.into_iter());
+        self.add_own(&mut kernel.tree, &mut kernel.unreadable, registered);
+        self.snapshot.kernels.insert(release.to_owned(), kernel);
     }
 
     /// Paths below the kernel's directory of its modules outside `kernel/`: those that read,
