@@ -44,8 +44,8 @@ pub fn read_regular_into(path: &Path, limit: usize, bytes: &mut Vec<u8>) -> Resu
 }
 
 /// Opens the regular file at `path` (symlinks followed) for reading, if it holds at most
-/// `limit` bytes; returns it with what `fstat` said of it (its size above all). Reads from it must stay capped: the file may
-/// grow after this.
+/// `limit` bytes; returns it with what `fstat` said of it (its size above all). Reads from it
+/// must stay capped: the file may grow after this.
 pub fn open_regular(path: &Path, limit: usize) -> Result<(File, Metadata), ReadError> {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
     let file = File::options()
