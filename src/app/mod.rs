@@ -112,8 +112,7 @@ impl Session<'_> {
         }
         // Tens of megabytes of small allocations: freed off the main thread, which is about
         // to print the summary and exit without waiting for it.
-        // Should no thread be had, they are freed here.
-        let _ = std::thread::Builder::new().spawn(move || drop((snapshot, plan)));
+        crate::cores::in_background(move || drop((snapshot, plan)));
         Ok(())
     }
 
