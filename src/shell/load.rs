@@ -420,45 +420,64 @@ pub struct ReadAhead {
 
 /// Reads every one of `paths` as a module, and `read_kernel` of each of `releases`, on all
 /// cores; the results in the order given. A few kernels (symvers, trees) and many small
-/// modules share the cores better than one after the other; the kernels go first, being the
-/// largest pieces.
+/// modules share the cores better than one after the other; the kernels go first, the
+/// largest (by `kernel_size`) first, so that no core is left with a large one at the end.
 pub fn read_modules_and_kernels<K: Send>(
     paths: &[PathBuf],
     releases: &[String],
+    kernel_size: impl Fn(&str) -> u64,
     read_kernel: impl Fn(&str) -> K + Sync,
 ) -> (Vec<ReadAhead>, Vec<K>) {
     enum Job<'j> {
-        Kernel(&'j str),
+        Kernel(usize, &'j str),
         Module(&'j PathBuf),
     }
     // Each is moved out as soon as all are done; boxing the larger would cost an allocation
     // per module.
     #[allow(clippy::large_enum_variant)]
     enum Done<K> {
-        Kernel(K),
+        Kernel(usize, K),
         Module(ReadAhead),
     }
-    let jobs: Vec<Job> = releases
+    let mut kernel_jobs: Vec<(u64, Job)> = releases
         .iter()
-        .map(|release| Job::Kernel(release))
+        .enumerate()
+        .map(|(index, release)| (kernel_size(release), Job::Kernel(index, release)))
+        .collect();
+    kernel_jobs.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
+    let jobs: Vec<Job> = kernel_jobs
+        .into_iter()
+        .map(|(_, job)| job)
         .chain(paths.iter().map(Job::Module))
         .collect();
     let directories = Mutex::new(HashMap::new());
     let mut kernels = Vec::with_capacity(releases.len());
     let mut modules = Vec::with_capacity(paths.len());
     for done in on_all_cores(&jobs, |job| match job {
-        Job::Kernel(release) => Done::Kernel(read_kernel(release)),
+        Job::Kernel(index, release) => Done::Kernel(*index, read_kernel(release)),
         Job::Module(path) => Done::Module(ReadAhead {
             identity: identity(path, &directories).unwrap_or_else(|| (*path).clone()),
             read: ModuleFile::read(path),
         }),
     }) {
         match done {
-            Done::Kernel(kernel) => kernels.push(kernel),
+            Done::Kernel(index, kernel) => kernels.push((index, kernel)),
             Done::Module(module) => modules.push(module),
         }
     }
-    (modules, kernels)
+    kernels.sort_unstable_by_key(|(index, _)| *index);
+    (
+        modules,
+        kernels.into_iter().map(|(_, kernel)| kernel).collect(),
+    )
+}
+
+/// The size of the kernel's symvers file, 0 when it has none: how long reading the kernel
+/// takes, roughly.
+pub fn symvers_size(base: &Path, release: &str) -> u64 {
+    symvers_file(base, release)
+        .and_then(|path| std::fs::metadata(path).ok())
+        .map_or(0, |meta| meta.len())
 }
 
 /// [`ReadAhead::identity`] of one path, for a module not read ahead.
@@ -527,6 +546,28 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures")
             .join(relative)
+    }
+
+    #[test]
+    fn kernels_read_largest_first_come_back_in_the_order_given() {
+        let releases: Vec<String> = ["small", "large", "middle", "tiny"]
+            .map(String::from)
+            .into();
+        let size = |release: &str| match release {
+            "large" => 30,
+            "middle" => 20,
+            "small" => 10,
+            _ => 0,
+        };
+        let module = fixture("root/lib/modules/6.1.0-50-amd64/extra/fx/fxmisc.ko");
+        let (modules, kernels) =
+            read_modules_and_kernels(&[module], &releases, size, |release| release.to_owned());
+        assert_eq!(kernels, releases);
+        assert_eq!(modules.len(), 1);
+        assert_eq!(
+            modules[0].read.as_ref().map(|file| file.name.as_str()).ok(),
+            Some("fxmisc")
+        );
     }
 
     #[test]

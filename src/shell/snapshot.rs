@@ -17,7 +17,7 @@ use crate::shell::depmod::{DepListing, OnDisk, read_modules_dep};
 use crate::shell::links::{LinkError, WeakUpdates, read_weak_updates};
 use crate::shell::load::{
     KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernel_shallow,
-    module_files, module_identity, read_modules_and_kernels,
+    module_files, module_identity, read_modules_and_kernels, symvers_size,
 };
 use crate::shell::owed::{Owed, read_owed};
 
@@ -277,7 +277,13 @@ impl Reader<'_> {
         // Sorted by bytes, which is cheaper than by components; only to drop repeats.
         unread.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         unread.dedup();
-        let (read_now, kernels) = read_modules_and_kernels(&unread, releases, read_kernel);
+        let base = self.base;
+        let (read_now, kernels) = read_modules_and_kernels(
+            &unread,
+            releases,
+            |release| symvers_size(base, release),
+            read_kernel,
+        );
         let mut read: HashMap<PathBuf, ReadAhead> = unread.into_iter().zip(read_now).collect();
         for (path, ahead) in &read {
             self.read_paths.insert(path.clone(), ahead.identity.clone());
