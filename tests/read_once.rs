@@ -171,3 +171,84 @@ fn a_kernel_offered_only_its_own_builds_reads_its_other_modules_only_for_its_ind
         run.stdout
     );
 }
+
+/// The symvers files below the root the run opened, base-relative.
+fn symvers_opened(root: &Root, args: &[&str], stdin: &str) -> Vec<String> {
+    opened(root, root.path(), args, stdin)
+        .into_keys()
+        .filter(|path| path.contains("symvers"))
+        .collect()
+}
+
+fn symvers_of(root: &Root, release: &str) -> String {
+    let path = weak_modules::shell::load::symvers_file(root.path(), release).unwrap();
+    let below = path.strip_prefix(root.path()).unwrap();
+    below.to_string_lossy().into_owned()
+}
+
+/// `--add-modules` of a module of 6.1.0-50, which has no links, offers 6.1.0-50 nothing it
+/// could take: no decision there looks at its exports, so its symvers is not read, and a
+/// broken one costs the run nothing.
+#[test]
+fn a_kernel_offered_only_its_own_builds_leaves_its_symvers_unread() {
+    let root = Root::new();
+    let given = format!("{}\n", root.fxmisc_50());
+    let mut others: Vec<String> = KERNELS
+        .iter()
+        .filter(|release| **release != K50)
+        .map(|release| symvers_of(&root, release))
+        .collect();
+    others.sort();
+    assert_eq!(
+        symvers_opened(&root, &["--dry-run", "--add-modules"], &given),
+        others
+    );
+
+    let intact = Root::new();
+    let args = ["--add-modules", "--no-initramfs", "--verbose"];
+    let expected = intact.run(&args, &format!("{}\n", intact.fxmisc_50()));
+    let own = root.join(&symvers_of(&root, K50));
+    std::fs::write(&own, "not a symvers\n").unwrap();
+    let run = root.run(&args, &given);
+    assert_eq!((run.status, run.stderr.as_str()), (0, ""));
+    assert_eq!(
+        run.stdout.replace(root.path().to_str().unwrap(), "ROOT"),
+        expected
+            .stdout
+            .replace(intact.path().to_str().unwrap(), "ROOT")
+    );
+    for release in KERNELS {
+        assert_eq!(root.links(release), intact.links(release), "{release}");
+    }
+}
+
+/// A module given from a kernel's directory, here 6.1.0-56's, but built for another kernel
+/// (its vermagic names 6.1.0-55): before any module is read, 6.1.0-56 looks offered only its
+/// own build and its symvers is left unread; once the vermagic is known it is read after all,
+/// and 6.1.0-56 is decided as any other kernel.
+#[test]
+fn a_symvers_left_unread_is_read_once_a_given_module_turns_out_built_for_another_kernel() {
+    let root = Root::new();
+    let vendor = root.join(&format!("lib/modules/{K56}/vendor"));
+    std::fs::create_dir_all(&vendor).unwrap();
+    std::fs::copy(
+        root.module(K55, "extra/fx/fxmisc.ko"),
+        vendor.join("fxmisc.ko"),
+    )
+    .unwrap();
+    let given = format!("{}\n", vendor.join("fxmisc.ko").display());
+    let args = ["--dry-run", "--verbose", "--add-modules", "--no-initramfs"];
+    let mut every: Vec<String> = KERNELS
+        .iter()
+        .map(|release| symvers_of(&root, release))
+        .collect();
+    every.sort();
+    assert_eq!(symvers_opened(&root, &args, &given), every);
+    let run = root.run(&args, &given);
+    assert_eq!(run.status, 0);
+    assert_golden(
+        "read_once/built-for-another-kernel.txt",
+        &root,
+        &format!("{}--- stderr\n{}", run.stdout, run.stderr),
+    );
+}

@@ -316,10 +316,12 @@ impl KernelTree {
 
 /// Loads kernel `release` under `base` but its out-of-tree modules (`extra/`, `updates/`):
 /// their paths, for the caller to read once with every other module of its run and add with
-/// [`KernelTree::add_out_of_tree`]. Fails only when its symvers cannot be read.
+/// [`KernelTree::add_out_of_tree`]. Its symvers is left unread unless `reads_symvers` (see
+/// [`KernelSymvers::unread`]). Fails only when a symvers to read cannot be.
 pub fn load_kernel_shallow(
     base: &Path,
     release: &str,
+    reads_symvers: bool,
 ) -> Result<(KernelTree, Vec<PathBuf>), LoadError> {
     let kernel_dir = base.join("lib/modules").join(release);
     if std::fs::symlink_metadata(&kernel_dir).is_ok_and(|meta| meta.file_type().is_symlink()) {
@@ -332,14 +334,11 @@ pub fn load_kernel_shallow(
         path: kernel_dir.join("symvers"),
         source: std::io::Error::new(std::io::ErrorKind::NotFound, "no symvers file"),
     })?;
-    let symvers = read_symvers(&symvers_path)?;
-    // An empty or truncated symvers would make every link of the kernel look unfitting.
-    if symvers.vmlinux_exports().next().is_none() {
-        return Err(LoadError::NoVmlinuxExports {
-            path: symvers_path,
-            release: release.to_owned(),
-        });
-    }
+    let symvers = if reads_symvers {
+        read_kernel_symvers(&symvers_path, release)?
+    } else {
+        KernelSymvers::unread()
+    };
     let mut tree = KernelTree {
         release: release.to_owned(),
         symvers_path,
@@ -366,6 +365,19 @@ pub fn load_kernel_shallow(
         .flat_map(|dir| module_files(&kernel_dir.join(dir)))
         .collect();
     Ok((tree, out_of_tree))
+}
+
+/// Kernel `release`'s symvers, at `path`.
+pub fn read_kernel_symvers(path: &Path, release: &str) -> Result<KernelSymvers, LoadError> {
+    let symvers = read_symvers(path)?;
+    // An empty or truncated symvers would make every link of the kernel look unfitting.
+    if symvers.vmlinux_exports().next().is_none() {
+        return Err(LoadError::NoVmlinuxExports {
+            path: path.to_owned(),
+            release: release.to_owned(),
+        });
+    }
+    Ok(symvers)
 }
 
 impl KernelTree {

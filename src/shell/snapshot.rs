@@ -17,7 +17,7 @@ use crate::shell::depmod::{DepListing, OnDisk, read_modules_dep};
 use crate::shell::links::{LinkError, WeakUpdates, read_weak_updates};
 use crate::shell::load::{
     KernelTree, LoadError, ModuleFile, ReadAhead, installed_kernels, load_kernel_shallow,
-    module_files, module_identity, read_modules_and_kernels, symvers_size,
+    module_files, module_identity, read_kernel_symvers, read_modules_and_kernels, symvers_size,
 };
 use crate::shell::owed::{Owed, read_owed};
 
@@ -119,6 +119,7 @@ pub fn read(base: &Path, request: &Request) -> Result<Snapshot, LoadError> {
             .collect(),
         None => reader.snapshot.installed.iter().cloned().collect(),
     };
+    reader.removed_own(request);
     let offers_installed = offer(request.run, KernelCase::default()).every_installed_build;
     let kernels = reader.modules_and_kernels(request, offers_installed, &releases);
     reader.kernels(request.run, &releases, kernels);
@@ -149,12 +150,39 @@ struct KernelFiles {
 }
 
 impl KernelFiles {
-    fn read(base: &Path, release: &str) -> Self {
+    /// Its symvers is read only when `may_take_a_build` (given whether the kernel has links).
+    fn read(base: &Path, release: &str, may_take_a_build: impl Fn(bool) -> bool) -> Self {
+        let weak_updates = read_weak_updates(base, release);
+        let has_links = weak_updates
+            .as_ref()
+            .map_or(true, |found| !found.links.is_empty());
         KernelFiles {
-            shallow: load_kernel_shallow(base, release),
-            weak_updates: read_weak_updates(base, release),
+            shallow: load_kernel_shallow(base, release, may_take_a_build(has_links)),
+            weak_updates,
             modules_dep: read_modules_dep(base, release),
         }
+    }
+}
+
+/// [`Reader::may_take_a_build`] before any module is read, telling the given modules' kernels
+/// by their paths. A kernel it says no to has its symvers left unread; should a given module's
+/// vermagic name another kernel than its path, the kernel's symvers is read once that is known
+/// (see [`Reader::kernel_trees`]).
+struct Presumed<'p> {
+    run: Run,
+    lost_own: BTreeSet<String>,
+    given_for: HashSet<&'p str>,
+}
+
+impl Presumed<'_> {
+    fn may_take_a_build(&self, release: &str, has_links: bool) -> bool {
+        let given_for_others = self.given_for.iter().any(|built_for| *built_for != release);
+        may_offer_others_builds(
+            self.run,
+            self.lost_own.contains(release),
+            has_links,
+            given_for_others,
+        )
     }
 }
 
@@ -225,8 +253,16 @@ impl Reader<'_> {
             .cloned()
             .collect();
         let base = self.base;
-        let (read, kernels) =
-            self.read_ahead_and(&paths, releases, |release| KernelFiles::read(base, release));
+        let presumed = Presumed {
+            run: request.run,
+            lost_own: self.snapshot.lost_own.clone(),
+            given_for: given.iter().map(|path| release_from_path(path)).collect(),
+        };
+        let (read, kernels) = self.read_ahead_and(&paths, releases, |release| {
+            KernelFiles::read(base, release, |has_links| {
+                presumed.may_take_a_build(release, has_links)
+            })
+        });
         let mut read = read.into_iter();
         let mut registered = HashSet::new();
         for (path, ahead) in given.iter().zip(read.by_ref()) {
@@ -236,7 +272,6 @@ impl Reader<'_> {
                 self.snapshot.given.push(module);
             }
         }
-        self.removed_own(request);
         for (directory, paths) in extra {
             self.register_extra(directory, &paths, read.by_ref());
         }
@@ -382,14 +417,20 @@ impl Reader<'_> {
 
     /// Every kernel to plan: its tree, its own modules and its links.
     fn kernels(&mut self, run: Run, releases: &[String], files: Vec<KernelFiles>) {
-        let mut found = self.kernel_trees(releases, files);
+        let mut found = self.kernel_trees(run, releases, files);
         self.own_modules(run, &mut found);
         self.links(found);
     }
 
     /// The trees and `weak-updates/` of the kernels that can be read (the others are a
-    /// problem each and left out), with the paths of their out-of-tree modules.
-    fn kernel_trees(&mut self, releases: &[String], files: Vec<KernelFiles>) -> Vec<FoundKernel> {
+    /// problem each and left out), with the paths of their out-of-tree modules. A symvers left
+    /// unread that the run turns out to need (see [`Presumed`]) is read here.
+    fn kernel_trees(
+        &mut self,
+        run: Run,
+        releases: &[String],
+        files: Vec<KernelFiles>,
+    ) -> Vec<FoundKernel> {
         let mut found = Vec::new();
         for (release, files) in releases.iter().zip(files) {
             self.modules_deps.insert(release.clone(), files.modules_dep);
@@ -413,13 +454,23 @@ impl Reader<'_> {
                     path.display()
                 ));
             }
-            found.push(FoundKernel {
+            let mut kernel = FoundKernel {
                 out_of_tree: self.relative(&out_of_tree),
                 tree,
                 weak_updates,
                 unreadable: Vec::new(),
                 unread: Vec::new(),
-            });
+            };
+            if kernel.tree.symvers.is_unread() && self.may_take_a_build(run, &kernel) {
+                match read_kernel_symvers(&kernel.tree.symvers_path, release) {
+                    Ok(symvers) => kernel.tree.symvers = symvers,
+                    Err(err) => {
+                        self.problem(err.to_string());
+                        continue;
+                    }
+                }
+            }
+            found.push(kernel);
         }
         found
     }

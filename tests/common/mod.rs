@@ -422,7 +422,7 @@ pub fn load_kernel(
     release: &str,
 ) -> Result<weak_modules::shell::load::KernelTree, weak_modules::shell::load::LoadError> {
     use weak_modules::shell::load::{ModuleFile, load_kernel_shallow};
-    let (mut tree, out_of_tree) = load_kernel_shallow(base, release)?;
+    let (mut tree, out_of_tree) = load_kernel_shallow(base, release, true)?;
     for path in out_of_tree {
         if let Ok(module) = ModuleFile::read(&path) {
             tree.add_out_of_tree(path, &module);
