@@ -368,6 +368,11 @@ struct StaleReasons<'p> {
 
 impl StaleReasons<'_> {
     fn rejudge(&self, decider: &Decider, excluded: &mut BTreeMap<usize, Vec<Reason>>) {
+        // Builds excluded in a round that chose what was finally chosen have nothing stale.
+        let changed: Vec<bool> = self.rounds.iter().map(|then| then != self.chosen).collect();
+        if !changed.contains(&true) {
+            return;
+        }
         let group_of: BTreeMap<&str, usize> = self
             .by_name
             .keys()
@@ -375,10 +380,10 @@ impl StaleReasons<'_> {
             .map(|(group, name)| (name.as_str(), group))
             .collect();
         for (&build, reasons) in excluded.iter_mut() {
-            let Some(then) = self
+            let Some((then, true)) = self
                 .excluded_in
                 .get(&build)
-                .and_then(|&r| self.rounds.get(r))
+                .and_then(|&r| Some((self.rounds.get(r)?, changed[r])))
             else {
                 continue;
             };
