@@ -312,16 +312,19 @@ fn choose_builds(
     // The builds chosen in each round, and the round each excluded build fell in.
     let mut rounds: Vec<Vec<usize>> = Vec::new();
     let mut excluded_in: BTreeMap<usize, usize> = BTreeMap::new();
-    loop {
-        // A name whose every build failed still takes part with its newest build, which
-        // falls again, so that its users learn their provider does not fit.
-        let chosen: Vec<usize> = by_name
+    // A name whose every build failed still takes part with its newest build, which falls
+    // again, so that its users learn their provider does not fit.
+    let choose = |is_out: &dyn Fn(usize) -> bool| -> Vec<usize> {
+        by_name
             .values()
             .map(|group| {
-                let standing = group.iter().copied().find(|i| !excluded.contains_key(i));
+                let standing = group.iter().copied().find(|&i| !is_out(i));
                 standing.unwrap_or(group[0])
             })
-            .collect();
+            .collect()
+    };
+    let mut chosen = choose(&|_| false);
+    loop {
         let mut verdicts = decider.decide(&chosen);
         let providers: HashSet<Cow<str>> = chosen
             .iter()
@@ -329,29 +332,42 @@ fn choose_builds(
             .filter(|name| !kernel.ships_module(name))
             .map(normalize_module_name)
             .collect();
-        let mut newly_excluded = false;
-        // A round that excludes a build is followed by another, so its verdicts are not
-        // needed after this: the reasons are moved, not copied.
-        for (&build, verdict) in chosen.iter().zip(&mut verdicts) {
-            if fails_on_its_own(verdict, &providers) && !excluded.contains_key(&build) {
-                excluded.insert(build, std::mem::take(&mut verdict.reasons));
-                excluded_in.insert(build, rounds.len());
-                newly_excluded = true;
+        let newly: Vec<usize> = (0..chosen.len())
+            .filter(|&at| {
+                fails_on_its_own(&verdicts[at], &providers) && !excluded.contains_key(&chosen[at])
+            })
+            .collect();
+        if !newly.is_empty() {
+            let falling: BTreeSet<usize> = newly.iter().map(|&at| chosen[at]).collect();
+            let next = choose(&|i| excluded.contains_key(&i) || falling.contains(&i));
+            // The same builds decided again would give the same verdicts and exclude nothing
+            // more: then this round is the last, and its verdicts stay whole. Otherwise they
+            // are not needed after this round, and the reasons are moved, not copied.
+            let again = next != chosen;
+            for at in newly {
+                let reasons = if again {
+                    std::mem::take(&mut verdicts[at].reasons)
+                } else {
+                    verdicts[at].reasons.clone()
+                };
+                excluded.insert(chosen[at], reasons);
+                excluded_in.insert(chosen[at], rounds.len());
+            }
+            rounds.push(std::mem::replace(&mut chosen, next));
+            if again {
+                continue;
             }
         }
-        if !newly_excluded {
-            let stale = StaleReasons {
-                by_name: &by_name,
-                rounds: &rounds,
-                excluded_in: &excluded_in,
-                chosen: &chosen,
-            };
-            stale.rejudge(decider, &mut excluded);
-            let mut statuses = statuses(kernel, builds, &by_name, &chosen, verdicts, excluded);
-            judge_passed_over(decider, &chosen, &mut statuses);
-            return statuses;
-        }
-        rounds.push(chosen);
+        let stale = StaleReasons {
+            by_name: &by_name,
+            rounds: &rounds,
+            excluded_in: &excluded_in,
+            chosen: &chosen,
+        };
+        stale.rejudge(decider, &mut excluded);
+        let mut statuses = statuses(kernel, builds, &by_name, &chosen, verdicts, excluded);
+        judge_passed_over(decider, &chosen, &mut statuses);
+        return statuses;
     }
 }
 
