@@ -314,16 +314,16 @@ fn choose_builds(
     let mut excluded_in: BTreeMap<usize, usize> = BTreeMap::new();
     // A name whose every build failed still takes part with its newest build, which falls
     // again, so that its users learn their provider does not fit.
-    let choose = |is_out: &dyn Fn(usize) -> bool| -> Vec<usize> {
+    let choose = |excluded: &BTreeMap<usize, Vec<Reason>>| -> Vec<usize> {
         by_name
             .values()
             .map(|group| {
-                let standing = group.iter().copied().find(|&i| !is_out(i));
+                let standing = group.iter().copied().find(|i| !excluded.contains_key(i));
                 standing.unwrap_or(group[0])
             })
             .collect()
     };
-    let mut chosen = choose(&|_| false);
+    let mut chosen = choose(&excluded);
     loop {
         let mut verdicts = decider.decide(&chosen);
         let providers: HashSet<Cow<str>> = chosen
@@ -338,21 +338,16 @@ fn choose_builds(
             })
             .collect();
         if !newly.is_empty() {
-            let falling: BTreeSet<usize> = newly.iter().map(|&at| chosen[at]).collect();
-            let next = choose(&|i| excluded.contains_key(&i) || falling.contains(&i));
-            // The same builds decided again would give the same verdicts and exclude nothing
-            // more: then this round is the last, and its verdicts stay whole. Otherwise they
-            // are not needed after this round, and the reasons are moved, not copied.
-            let again = next != chosen;
+            // From now on the reasons of the excluded are read from `excluded`, not from their
+            // verdicts: they are moved, not copied.
             for at in newly {
-                let reasons = if again {
-                    std::mem::take(&mut verdicts[at].reasons)
-                } else {
-                    verdicts[at].reasons.clone()
-                };
-                excluded.insert(chosen[at], reasons);
+                excluded.insert(chosen[at], std::mem::take(&mut verdicts[at].reasons));
                 excluded_in.insert(chosen[at], rounds.len());
             }
+            // Deciding the same builds again would give the same verdicts and exclude nothing
+            // more: then this round is the last.
+            let next = choose(&excluded);
+            let again = next != chosen;
             rounds.push(std::mem::replace(&mut chosen, next));
             if again {
                 continue;
