@@ -498,8 +498,7 @@ pub fn module_identity(path: &Path) -> PathBuf {
 }
 
 /// `path` with every symlink resolved (`realpath`), `None` when it cannot be. A module that
-/// is not itself a symlink is its directory's real path plus its name: directories are
-/// resolved once each (in `directories`), not once per module, a readlink per component.
+/// is not itself a symlink is its directory's real path plus its name (see [`real_directory`]).
 fn identity(path: &Path, directories: &Mutex<DirectoryCache>) -> Option<PathBuf> {
     let is_plain_name = matches!(path.components().next_back(), Some(Component::Normal(_)));
     let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
@@ -518,21 +517,34 @@ fn identity(path: &Path, directories: &Mutex<DirectoryCache>) -> Option<PathBuf>
     } else {
         parent
     };
+    Some(real_directory(parent, directories)?.join(name))
+}
+
+/// A directory's real path. One that is not itself a symlink is its parent's real path plus
+/// its name: each directory costs one `lstat`, remembered in `directories`, where `realpath`
+/// reads every component of every directory again (2,600 `readlink`s for 1,121 modules in
+/// 237 directories).
+fn real_directory(dir: &Path, directories: &Mutex<DirectoryCache>) -> Option<PathBuf> {
     let known = directories
         .lock()
         .ok()
-        .and_then(|cache| cache.get(parent).cloned());
-    let real_parent = match known {
-        Some(real) => real,
-        None => {
-            let real = std::fs::canonicalize(parent).ok();
-            if let Ok(mut cache) = directories.lock() {
-                cache.insert(parent.to_owned(), real.clone());
-            }
-            real
+        .and_then(|cache| cache.get(dir).cloned());
+    if let Some(real) = known {
+        return real;
+    }
+    let real = match (dir.components().next_back(), dir.parent()) {
+        (Some(Component::Normal(name)), Some(parent))
+            if !parent.as_os_str().is_empty()
+                && std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.is_dir()) =>
+        {
+            real_directory(parent, directories).map(|real| real.join(name))
         }
+        _ => std::fs::canonicalize(dir).ok(),
     };
-    Some(real_parent?.join(name))
+    if let Ok(mut cache) = directories.lock() {
+        cache.insert(dir.to_owned(), real.clone());
+    }
+    real
 }
 
 /// A directory's real path, or `None` when it has none, by the path it was named by.
@@ -558,6 +570,31 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures")
             .join(relative)
+    }
+
+    #[test]
+    fn a_directory_s_real_path_is_what_realpath_says() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("real/lib/modules/k");
+        std::fs::create_dir_all(real.join("extra/sub")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("real"), root.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("extra", real.join("relative")).unwrap();
+        let cache = Mutex::new(HashMap::new());
+        for named in [
+            "real/lib/modules/k/extra/sub",
+            "link/lib/modules/k/extra/sub",
+            "link/lib/modules/k/relative/sub",
+            "link/lib/modules/k/relative/../extra",
+            "real/lib/modules/k/gone",
+            "link/lib/../lib/modules/./k/extra",
+        ] {
+            let dir = root.path().join(named);
+            assert_eq!(
+                real_directory(&dir, &cache),
+                std::fs::canonicalize(&dir).ok(),
+                "{named}"
+            );
+        }
     }
 
     #[test]
