@@ -394,7 +394,7 @@ impl StaleReasons<'_> {
             let Some((then, true)) = self
                 .excluded_in
                 .get(&build)
-                .and_then(|&r| Some((self.rounds.get(r)?, changed[r])))
+                .and_then(|&r| Some((self.rounds.get(r)?, *changed.get(r)?)))
             else {
                 continue;
             };
