@@ -176,14 +176,33 @@ struct Presumed<'p> {
 
 impl Presumed<'_> {
     fn may_take_a_build(&self, release: &str, has_links: bool) -> bool {
-        let given_for_others = self.given_for.iter().any(|built_for| *built_for != release);
-        may_offer_others_builds(
+        may_take_a_build(
             self.run,
-            self.lost_own.contains(release),
+            &self.lost_own,
+            release,
             has_links,
-            given_for_others,
+            self.given_for.iter().copied(),
         )
     }
+}
+
+/// Whether the run's policy may offer kernel `release` a build it could take, one not made for
+/// it (`core::offer::may_offer_others_builds`), the given modules being built for `given_for`.
+/// The one rule both [`Presumed`] and [`Reader::may_take_a_build`] follow, so that a symvers
+/// left unread is one the run does not need.
+fn may_take_a_build<'g>(
+    run: Run,
+    lost_own: &BTreeSet<String>,
+    release: &str,
+    has_links: bool,
+    mut given_for: impl Iterator<Item = &'g str>,
+) -> bool {
+    may_offer_others_builds(
+        run,
+        lost_own.contains(release),
+        has_links,
+        given_for.any(|built_for| built_for != release),
+    )
 }
 
 /// A kernel while it is being read.
@@ -553,17 +572,17 @@ impl Reader<'_> {
     /// Whether the run's policy may offer the kernel a build it could take: one not made for
     /// it (`core::offer::may_offer_others_builds`).
     fn may_take_a_build(&self, run: Run, kernel: &FoundKernel) -> bool {
-        let release = &kernel.tree.release;
-        let given_for_others = self
+        let given_for = self
             .snapshot
             .given
             .iter()
-            .any(|&module| self.snapshot.modules[module].file.built_for != *release);
-        may_offer_others_builds(
+            .map(|&module| self.snapshot.modules[module].file.built_for.as_str());
+        may_take_a_build(
             run,
-            self.snapshot.lost_own.contains(release),
+            &self.snapshot.lost_own,
+            &kernel.tree.release,
             !kernel.weak_updates.links.is_empty(),
-            given_for_others,
+            given_for,
         )
     }
 
